@@ -1,0 +1,105 @@
+"""The ``Broker`` seam: durable queues with confirmed publish, leased consumption and
+dead-lettering. Two implementations pass one contract suite (``tests/contract/test_broker.py``):
+
+=====================  ===============================  ===================================
+feature                ``EmbeddedBroker`` (embedded.py)  ``RabbitMQBroker`` (rabbitmq.py)
+=====================  ===============================  ===================================
+extra server           none: rows in the hub's store     RabbitMQ (pika)
+publish                committed row                     publisher confirm, persistent
+unacked on crash       visible again after the lease     redelivered when the channel closes
+delayed retry          ``visible_at`` in the future      TTL queue dead-lettering back
+dead letters           queue ``<queue>.dead``            queue ``<queue>.dead``
+=====================  ===============================  ===================================
+
+Contract for consumers: the handler runs on a worker thread and must settle every delivery
+exactly once with ``ack()``, ``retry(delay)`` or ``dead_letter(reason)``. A delivery the handler
+leaves unsettled (it raised, or the process died) is redelivered: at-least-once, so handlers
+must be idempotent. Settling methods are thread-safe.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+DEAD_SUFFIX = ".dead"
+DEAD_REASON_HEADER = "x-dead-reason"
+
+
+def dead_letter_queue(queue: str) -> str:
+    return queue + DEAD_SUFFIX
+
+
+@dataclass(frozen=True)
+class Publication:
+    """One message to publish: the queue, the bytes, and string headers."""
+
+    queue: str
+    body: bytes
+    headers: Mapping[str, str] = field(default_factory=dict)
+
+
+class Delivery(abc.ABC):
+    """A message handed to a consumer, settled exactly once."""
+
+    queue: str
+    body: bytes
+    headers: dict[str, str]
+    redelivered: bool
+
+    @abc.abstractmethod
+    def ack(self) -> None:
+        """Done: remove the message for good."""
+
+    @abc.abstractmethod
+    def retry(self, delay_seconds: float, headers: Mapping[str, str] | None = None) -> None:
+        """Give the message back, to be delivered again after ``delay_seconds``."""
+
+    @abc.abstractmethod
+    def dead_letter(self, reason: str) -> None:
+        """Park the message in ``<queue>.dead`` with the reason in ``x-dead-reason``."""
+
+
+Handler = Callable[[Delivery], None]
+
+
+class Consumer(abc.ABC):
+    """A running consumption; ``stop`` waits for handlers in flight, then closes."""
+
+    @abc.abstractmethod
+    def stop(self, timeout: float = 10.0) -> None: ...
+
+    @abc.abstractmethod
+    def is_alive(self) -> bool: ...
+
+
+class Broker(abc.ABC):
+    """Queues that survive a restart. Every method raises ``BrokerError`` on connection loss."""
+
+    @abc.abstractmethod
+    def declare(self, queue: str) -> None:
+        """Make sure ``queue`` and its dead-letter queue exist (idempotent)."""
+
+    @abc.abstractmethod
+    def publish(self, batch: Sequence[Publication]) -> None:
+        """Publish all of ``batch``; returns only once the broker has confirmed every message."""
+
+    @abc.abstractmethod
+    def consume(self, queues: Sequence[str], handler: Handler, *, prefetch: int = 8) -> Consumer:
+        """Start delivering from ``queues`` to ``handler`` on up to ``prefetch`` threads."""
+
+    @abc.abstractmethod
+    def depth(self, queue: str) -> int:
+        """Messages waiting in ``queue`` (ready, delayed or in flight where the broker knows)."""
+
+    @abc.abstractmethod
+    def purge(self, queue: str) -> None:
+        """Drop every message in ``queue`` (tests and admin clean-up)."""
+
+    @abc.abstractmethod
+    def ping(self) -> None:
+        """Raise ``BrokerError`` unless the broker answers now (readiness probe)."""
+
+    def close(self) -> None:  # noqa: B027 - optional hook
+        """Release connections."""

@@ -1,0 +1,62 @@
+"""All settings in one place: environment variables prefixed ``LGSP_`` or a ``.env``-style file.
+
+Every setting has a default that works on a fresh machine: a SQLite file and the embedded broker
+under ``./var``. Production points ``LGSP_DATABASE_URL`` at PostgreSQL and ``LGSP_BROKER_URL`` at
+RabbitMQ; nothing else changes.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="LGSP_", env_file=".lgsp.env", env_file_encoding="utf-8", extra="ignore"
+    )
+
+    data_dir: Path = Field(Path("var"), description="Where the SQLite file and blobs live.")
+    database_url: str = Field("", description="SQLAlchemy URL; empty = SQLite in data_dir.")
+    broker_url: str = Field(
+        "embedded", description="'embedded' (queues in the store) or an amqp:// URL."
+    )
+    rabbitmq_queue_type: str = Field("classic", description="'classic' or 'quorum'.")
+    blob_dir: Path | None = Field(None, description="Claim-check blob store; default data_dir/blobs.")
+    blob_threshold_bytes: int = Field(64 * 1024, ge=0, description="Payloads above go to blobs.")
+    max_body_bytes: int = Field(10 * 1024 * 1024, gt=0, description="Larger requests get 413.")
+    admin_key: str = Field("", description="API key of the admin role; empty = generated once.")
+
+    retry_max_attempts: int = Field(5, ge=1, description="Delivery attempts before dead-letter.")
+    retry_base_seconds: float = Field(1.0, gt=0, description="First retry delay.")
+    retry_max_seconds: float = Field(300.0, gt=0, description="Cap of the backoff.")
+    lease_seconds: float = Field(30.0, gt=0, description="Embedded broker visibility timeout.")
+    worker_threads: int = Field(8, ge=1, description="Concurrent deliveries per worker.")
+    relay_batch: int = Field(200, ge=1, description="Outbox rows published per relay round.")
+    sync_timeout_seconds: float = Field(15.0, gt=0, description="Synchronous service timeout.")
+
+    host: str = "127.0.0.1"
+    port: int = 8080
+
+    @field_validator("admin_key")
+    @classmethod
+    def _no_weak_admin_key(cls, value: str) -> str:
+        if value and len(value) < 16:
+            raise ValueError("LGSP_ADMIN_KEY must be at least 16 characters")
+        return value
+
+    @property
+    def sqlalchemy_url(self) -> str:
+        return self.database_url or f"sqlite:///{(self.data_dir / 'lgsp.db').resolve()}"
+
+    @property
+    def blob_path(self) -> Path:
+        return self.blob_dir or self.data_dir / "blobs"
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

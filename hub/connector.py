@@ -1,0 +1,115 @@
+"""The ``Connector`` seam: how the hub hands a message to a partner system.
+
+A connector type is a class with a ``type_name``, a JSON Schema of its configuration
+(``config_schema``), ``deliver()`` and ``health()``; pull-style sources add ``poll()``.
+Types are discovered through the ``lgsp.connectors`` entry-point group, so a third-party package
+adds one without touching the hub. An *instance* is a type plus a named, validated configuration
+registered in the store (``connector_instances``).
+
+``deliver`` raises ``TransientDeliveryError`` (retried with backoff) or
+``PermanentDeliveryError`` (dead-lettered at once); it never lets a driver exception escape.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from functools import lru_cache
+from importlib.metadata import entry_points
+from typing import Any, ClassVar
+
+import jsonschema
+
+from hub.errors import NotFound, SchemaViolation
+
+ENTRY_POINT_GROUP = "lgsp.connectors"
+
+
+@dataclass(frozen=True)
+class OutboundMessage:
+    """What a connector is given: the envelope fields a partner may need, and the payload."""
+
+    id: str
+    correlation_id: str
+    sender_agency: str
+    sender_system: str
+    service: str | None
+    recipient: str | None
+    content_type: str
+    payload: bytes
+    headers: Mapping[str, str] = field(default_factory=dict)
+    attempt: int = 1
+
+
+@dataclass(frozen=True)
+class DeliveryResult:
+    """What the partner answered. ``remote_status`` is its status (HTTP code, SOAP result …)."""
+
+    remote_status: str | None = None
+    response: bytes = b""
+    content_type: str = "application/octet-stream"
+    details: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Health:
+    ok: bool
+    detail: str = ""
+
+
+class Connector(abc.ABC):
+    """Base of every connector type. Subclasses set ``type_name`` and ``config_schema``."""
+
+    type_name: ClassVar[str]
+    config_schema: ClassVar[dict[str, Any]] = {"type": "object"}
+
+    def __init__(self, name: str, config: Mapping[str, Any]) -> None:
+        validate_config(type(self), config)
+        self.name = name
+        self.config = dict(config)
+
+    @abc.abstractmethod
+    def deliver(self, message: OutboundMessage, timeout: float | None = None) -> DeliveryResult:
+        """Send ``message``; idempotent on ``message.id`` where the partner allows it."""
+
+    @abc.abstractmethod
+    def health(self) -> Health:
+        """Can the partner be reached with this configuration now?"""
+
+    def poll(self, since: datetime | None) -> Iterable[OutboundMessage]:
+        """Pull-style sources: what changed since the watermark. Push-only types don't."""
+        raise NotImplementedError(f"connector type {self.type_name!r} does not poll")
+
+    def close(self) -> None:  # noqa: B027 - optional hook
+        """Release sessions and pools."""
+
+
+def validate_config(cls: type[Connector], config: Mapping[str, Any]) -> None:
+    validator = jsonschema.Draft202012Validator(cls.config_schema)
+    errors = [
+        {"path": "/".join(str(p) for p in e.absolute_path) or "(root)", "message": e.message}
+        for e in validator.iter_errors(dict(config))
+    ]
+    if errors:
+        raise SchemaViolation(f"invalid configuration for connector type {cls.type_name!r}",
+                              errors=errors)
+
+
+@lru_cache
+def connector_types() -> dict[str, type[Connector]]:
+    """Every installed connector type, by ``type_name``, from the entry-point group."""
+    found: dict[str, type[Connector]] = {}
+    for ep in entry_points(group=ENTRY_POINT_GROUP):
+        cls = ep.load()
+        found[ep.name] = cls
+    return found
+
+
+def connector_type(type_name: str) -> type[Connector]:
+    try:
+        return connector_types()[type_name]
+    except KeyError:
+        raise NotFound(f"no connector type {type_name!r} is installed",
+                       installed=sorted(connector_types())) from None

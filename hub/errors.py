@@ -1,0 +1,112 @@
+"""Errors that cross a seam. Each has a ``code``, a ``message`` for people, ``details`` for
+programs, the HTTP status an API caller sees, and whether trying again can help.
+
+    HubError
+    ├── RequestError (4xx, never retried: the caller must change the request)
+    │   ├── MalformedInput        400 malformed_input     not JSON / not well-formed XML
+    │   ├── HostileInput          400 hostile_input       DTD, entities, XInclude
+    │   ├── SchemaViolation       422 schema_violation    details.errors[*].path names the field
+    │   ├── Unauthenticated       401 unauthenticated     missing or unknown API key
+    │   ├── Forbidden             403 forbidden           no access rule (recorded as a denial)
+    │   ├── NotFound              404 not_found
+    │   ├── Conflict              409 conflict            e.g. replay of a message that is not dead
+    │   ├── PayloadTooLarge       413 payload_too_large
+    │   └── NoRoute               422 no_route            nothing routes this message
+    └── DeliveryError (raised by connectors; mapped to retry or dead-letter)
+        ├── TransientDeliveryError   retryable: connection failure, timeout, 5xx, 429
+        └── PermanentDeliveryError   not retryable: 4xx, bad configuration, mapping failure
+    BrokerError        the broker is unreachable or refused a publish (retryable)
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class HubError(Exception):
+    code = "internal_error"
+    status = 500
+    retryable = False
+
+    def __init__(self, message: str, **details: Any) -> None:
+        super().__init__(message)
+        self.message = message
+        self.details = details
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"code": self.code, "message": self.message, "details": self.details}
+
+
+class RequestError(HubError):
+    code = "bad_request"
+    status = 400
+
+
+class MalformedInput(RequestError):
+    code = "malformed_input"
+
+
+class HostileInput(RequestError):
+    code = "hostile_input"
+
+
+class SchemaViolation(RequestError):
+    code = "schema_violation"
+    status = 422
+
+
+class Unauthenticated(RequestError):
+    code = "unauthenticated"
+    status = 401
+
+
+class Forbidden(RequestError):
+    code = "forbidden"
+    status = 403
+
+
+class NotFound(RequestError):
+    code = "not_found"
+    status = 404
+
+
+class Conflict(RequestError):
+    code = "conflict"
+    status = 409
+
+
+class PayloadTooLarge(RequestError):
+    code = "payload_too_large"
+    status = 413
+
+
+class NoRoute(RequestError):
+    code = "no_route"
+    status = 422
+
+
+class DeliveryError(HubError):
+    """A connector could not deliver. ``remote_status`` is what the partner answered, if any."""
+
+    code = "delivery_failed"
+    status = 502
+
+    def __init__(self, message: str, remote_status: str | None = None, **details: Any) -> None:
+        super().__init__(message, **details)
+        self.remote_status = remote_status
+
+
+class TransientDeliveryError(DeliveryError):
+    code = "delivery_transient"
+    retryable = True
+
+
+class PermanentDeliveryError(DeliveryError):
+    code = "delivery_permanent"
+    retryable = False
+
+
+class BrokerError(HubError):
+    code = "broker_unavailable"
+    status = 503
+    retryable = True
