@@ -10,7 +10,7 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field, field_validator
+from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -25,10 +25,10 @@ class Settings(BaseSettings):
         "embedded", description="'embedded' (queues in the store) or an amqp:// URL."
     )
     rabbitmq_queue_type: str = Field("classic", description="'classic' or 'quorum'.")
-    blob_dir: Path | None = Field(None, description="Claim-check blob store; default data_dir/blobs.")
+    queue_prefix: str = Field("", description="Put before every queue name (shared brokers).")
+    blob_dir: Path | None = Field(None, description="Claim-check blobs; default data_dir/blobs.")
     blob_threshold_bytes: int = Field(64 * 1024, ge=0, description="Payloads above go to blobs.")
     max_body_bytes: int = Field(10 * 1024 * 1024, gt=0, description="Larger requests get 413.")
-    admin_key: str = Field("", description="API key of the admin role; empty = generated once.")
 
     retry_max_attempts: int = Field(5, ge=1, description="Delivery attempts before dead-letter.")
     retry_base_seconds: float = Field(1.0, gt=0, description="First retry delay.")
@@ -41,13 +41,6 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = 8080
 
-    @field_validator("admin_key")
-    @classmethod
-    def _no_weak_admin_key(cls, value: str) -> str:
-        if value and len(value) < 16:
-            raise ValueError("LGSP_ADMIN_KEY must be at least 16 characters")
-        return value
-
     @property
     def sqlalchemy_url(self) -> str:
         return self.database_url or f"sqlite:///{(self.data_dir / 'lgsp.db').resolve()}"
@@ -55,6 +48,11 @@ class Settings(BaseSettings):
     @property
     def blob_path(self) -> Path:
         return self.blob_dir or self.data_dir / "blobs"
+
+    @property
+    def admin_key_file(self) -> Path:
+        """Written once, mode 0600, when the hub first creates its admin system."""
+        return self.data_dir / "admin.key"
 
 
 @lru_cache

@@ -13,6 +13,7 @@ registered in the store (``connector_instances``).
 from __future__ import annotations
 
 import abc
+import logging
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -24,6 +25,7 @@ import jsonschema
 
 from hub.errors import NotFound, SchemaViolation
 
+log = logging.getLogger(__name__)
 ENTRY_POINT_GROUP = "lgsp.connectors"
 
 
@@ -102,8 +104,15 @@ def connector_types() -> dict[str, type[Connector]]:
     """Every installed connector type, by ``type_name``, from the entry-point group."""
     found: dict[str, type[Connector]] = {}
     for ep in entry_points(group=ENTRY_POINT_GROUP):
-        cls = ep.load()
-        found[ep.name] = cls
+        try:
+            cls = ep.load()
+        except Exception:  # one broken plugin must not take the hub down
+            log.exception("connector type %r (%s) failed to load; skipped", ep.name, ep.value)
+            continue
+        if isinstance(cls, type) and issubclass(cls, Connector):
+            found[ep.name] = cls
+        else:
+            log.error("entry point %r is not a Connector subclass; skipped", ep.name)
     return found
 
 

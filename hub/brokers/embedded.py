@@ -1,0 +1,220 @@
+"""The embedded broker: queues as rows in the hub's own store, so a fresh install needs no
+broker server. A consumer claims ready rows with one ``UPDATE … RETURNING`` that sets a lease
+(visibility timeout); a consumer that dies leaves the lease to expire and the row comes back.
+Leases of messages still being handled are extended, so a slow delivery is not handed out
+twice. PostgreSQL adds ``FOR UPDATE SKIP LOCKED`` so competing workers never wait on each other.
+
+URL: ``LGSP_BROKER_URL=embedded`` (the default). Options: ``lease_seconds``, ``poll_interval``.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import uuid
+from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+
+from sqlalchemy import Engine, bindparam, delete, func, insert, select, text, update
+from sqlalchemy.exc import SQLAlchemyError
+
+from hub.brokers.base import (
+    DEAD_REASON_HEADER,
+    Broker,
+    Consumer,
+    Delivery,
+    Handler,
+    Publication,
+    dead_letter_queue,
+)
+from hub.errors import BrokerError
+from hub.store.tables import queue_items
+
+log = logging.getLogger(__name__)
+
+# Wakes consumers of this process as soon as something is published, instead of at next poll.
+_published = threading.Condition()
+
+
+class EmbeddedDelivery(Delivery):
+    def __init__(self, broker: EmbeddedBroker, row: Mapping, lease: str) -> None:
+        self._broker = broker
+        self._id = row["id"]
+        self._lease = lease
+        self.queue = row["queue"]
+        self.body = row["body"]
+        self.headers = dict(row["headers"] or {})
+        self.redelivered = row["deliveries"] > 1
+        self.settled = False
+
+    def _settle(self, stmt) -> None:
+        if self.settled:
+            raise RuntimeError("delivery already settled")
+        self.settled = True
+        stmt = stmt.where(queue_items.c.id == self._id, queue_items.c.lease == self._lease)
+        with self._broker._begin() as conn:
+            if conn.execute(stmt).rowcount == 0:
+                log.warning("lease of queue item %s was lost before it was settled", self._id)
+
+    def ack(self) -> None:
+        self._settle(delete(queue_items))
+
+    def retry(self, delay_seconds: float, headers: Mapping[str, str] | None = None) -> None:
+        self._settle(update(queue_items).values(
+            visible_at=time.time() + max(0.0, delay_seconds), lease=None,
+            headers={**self.headers, **(headers or {})}))
+        self._broker._notify()
+
+    def dead_letter(self, reason: str) -> None:
+        self._settle(update(queue_items).values(
+            queue=dead_letter_queue(self.queue), visible_at=time.time(), lease=None,
+            headers={**self.headers, DEAD_REASON_HEADER: reason}))
+
+
+class EmbeddedConsumer(Consumer):
+    def __init__(self, broker: EmbeddedBroker, queues: Sequence[str], handler: Handler,
+                 prefetch: int) -> None:
+        self._broker = broker
+        self._queues = list(queues)
+        self._handler = handler
+        self._prefetch = prefetch
+        self._pool = ThreadPoolExecutor(prefetch, thread_name_prefix="embedded-handler")
+        self._inflight: dict[int, EmbeddedDelivery] = {}
+        self._lock = threading.Lock()
+        self._stopping = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="embedded-consumer", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        next_extend = time.monotonic() + self._broker.lease_seconds / 3
+        while not self._stopping.is_set():
+            with self._lock:
+                room = self._prefetch - len(self._inflight)
+            claimed = []
+            if room > 0:
+                try:
+                    claimed = self._broker._claim(self._queues, room)
+                except BrokerError as exc:
+                    log.warning("embedded broker claim failed: %s", exc)
+            for delivery in claimed:
+                with self._lock:
+                    self._inflight[delivery._id] = delivery
+                self._pool.submit(self._handle, delivery)
+            if time.monotonic() >= next_extend:
+                self._extend_leases()
+                next_extend = time.monotonic() + self._broker.lease_seconds / 3
+            if not claimed:
+                with _published:
+                    _published.wait(self._broker.poll_interval)
+
+    def _handle(self, delivery: EmbeddedDelivery) -> None:
+        try:
+            self._handler(delivery)
+        except Exception:
+            log.exception("handler failed on queue item from %s; it will be redelivered",
+                          delivery.queue)
+            if not delivery.settled:
+                delivery.retry(0)
+        finally:
+            with self._lock:
+                self._inflight.pop(delivery._id, None)
+
+    def _extend_leases(self) -> None:
+        with self._lock:
+            held = [(d._id, d._lease) for d in self._inflight.values()]
+        if not held:
+            return
+        until = time.time() + self._broker.lease_seconds
+        stmt = (update(queue_items)
+                .where(queue_items.c.id == bindparam("item_id"),
+                       queue_items.c.lease == bindparam("item_lease"))
+                .values(visible_at=until))
+        try:
+            with self._broker._begin() as conn:
+                conn.execute(stmt, [{"item_id": i, "item_lease": lease} for i, lease in held])
+        except SQLAlchemyError as exc:
+            log.warning("could not extend leases: %s", exc)
+
+    def stop(self, timeout: float = 10.0) -> None:
+        self._stopping.set()
+        self._broker._notify()
+        self._thread.join(timeout)
+        self._pool.shutdown(wait=True)
+
+    def is_alive(self) -> bool:
+        return self._thread.is_alive()
+
+
+class EmbeddedBroker(Broker):
+    def __init__(self, engine: Engine, *, lease_seconds: float = 30.0,
+                 poll_interval: float = 0.05) -> None:
+        self.engine = engine
+        self.lease_seconds = lease_seconds
+        self.poll_interval = poll_interval
+
+    def _begin(self):
+        return self.engine.begin()
+
+    @staticmethod
+    def _notify() -> None:
+        with _published:
+            _published.notify_all()
+
+    def declare(self, queue: str) -> None:
+        """Queues are just a column value: nothing to create."""
+
+    def publish(self, batch: Sequence[Publication]) -> None:
+        if not batch:
+            return
+        now = time.time()
+        rows = [{"queue": p.queue, "body": p.body, "headers": dict(p.headers), "visible_at": now,
+                 "lease": None, "deliveries": 0, "created_at": now} for p in batch]
+        try:
+            with self._begin() as conn:
+                conn.execute(insert(queue_items), rows)
+        except SQLAlchemyError as exc:
+            raise BrokerError("embedded broker could not store the messages",
+                              error=type(exc).__name__) from exc
+        self._notify()
+
+    def _claim(self, queues: Sequence[str], limit: int) -> list[EmbeddedDelivery]:
+        now = time.time()
+        lease = str(uuid.uuid4())
+        ready = (select(queue_items.c.id)
+                 .where(queue_items.c.queue.in_(queues), queue_items.c.visible_at <= now)
+                 .order_by(queue_items.c.id).limit(limit))
+        if self.engine.dialect.name == "postgresql":
+            ready = ready.with_for_update(skip_locked=True)
+        stmt = (update(queue_items)
+                .where(queue_items.c.id.in_(ready.scalar_subquery()))
+                .values(visible_at=now + self.lease_seconds, lease=lease,
+                        deliveries=queue_items.c.deliveries + 1)
+                .returning(queue_items.c.id, queue_items.c.queue, queue_items.c.body,
+                           queue_items.c.headers, queue_items.c.deliveries))
+        try:
+            with self._begin() as conn:
+                rows = conn.execute(stmt).mappings().all()
+        except SQLAlchemyError as exc:
+            raise BrokerError("embedded broker could not claim messages",
+                              error=type(exc).__name__) from exc
+        return [EmbeddedDelivery(self, row, lease) for row in sorted(rows, key=lambda r: r["id"])]
+
+    def consume(self, queues: Sequence[str], handler: Handler, *, prefetch: int = 8) -> Consumer:
+        return EmbeddedConsumer(self, queues, handler, prefetch)
+
+    def depth(self, queue: str) -> int:
+        with self.engine.connect() as conn:
+            return conn.execute(select(func.count()).select_from(queue_items)
+                                .where(queue_items.c.queue == queue)).scalar_one()
+
+    def purge(self, queue: str) -> None:
+        with self._begin() as conn:
+            conn.execute(delete(queue_items).where(queue_items.c.queue == queue))
+
+    def ping(self) -> None:
+        try:
+            with self.engine.connect() as conn:
+                conn.execute(text("SELECT 1"))
+        except SQLAlchemyError as exc:
+            raise BrokerError("embedded broker store unreachable") from exc

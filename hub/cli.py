@@ -1,0 +1,301 @@
+"""``lgsp``: run the hub's processes and talk to a running hub.
+
+Process commands (``serve``, ``api``, ``worker``, ``db upgrade``, ``sandbox``) act on this
+machine's settings. Client commands (``send``, ``trace``, ``messages``, ``dead-letters``,
+``connectors list``) call the hub's API at ``--url`` with ``--key`` (or ``LGSP_URL`` /
+``LGSP_API_KEY``, else the admin key file). Output is for people; ``--json`` is for scripts.
+Errors are one line on stderr and exit code 1, never a stack trace.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from hub.client import ClientError, HubClient
+from hub.config import get_settings
+from hub.errors import HubError
+
+app = typer.Typer(help="LGSP Hub: the provincial data-sharing integration bus.",
+                  no_args_is_help=True, pretty_exceptions_enable=False)
+db_app = typer.Typer(help="The hub's store.", no_args_is_help=True)
+dead_app = typer.Typer(help="Deliveries that failed for good.", no_args_is_help=True)
+connectors_app = typer.Typer(help="Connector types and instances.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(dead_app, name="dead-letters")
+app.add_typer(connectors_app, name="connectors")
+
+out = Console(soft_wrap=True)
+err = Console(stderr=True, soft_wrap=True)
+
+UrlOpt = Annotated[str, typer.Option("--url", envvar="LGSP_URL", help="The hub's API.")]
+KeyOpt = Annotated[str | None, typer.Option("--key", envvar="LGSP_API_KEY",
+                                            help="API key (default: the admin key file).")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable output.")]
+DEFAULT_URL = "http://127.0.0.1:8080"
+
+
+def fail(message: str) -> typer.Exit:
+    err.print(f"[red]error:[/red] {message}", highlight=False, soft_wrap=True)
+    return typer.Exit(1)
+
+
+def client(url: str, key: str | None) -> HubClient:
+    if not key:
+        path = get_settings().admin_key_file
+        key = path.read_text().strip() if path.exists() else None
+    return HubClient(url, key)
+
+
+def emit(data: Any, as_json: bool, table: Table | None = None) -> None:
+    if as_json or table is None:
+        sys.stdout.write(json.dumps(data, ensure_ascii=False, indent=2, default=str) + "\n")
+    else:
+        out.print(table)
+
+
+def _hub():
+    from hub.context import Hub
+
+    try:
+        return Hub(get_settings())
+    except HubError as exc:
+        raise fail(exc.message) from None
+    except Exception as exc:  # a bad URL or an unreachable store: one line, not a traceback
+        raise fail(f"cannot open the hub's store or broker: {type(exc).__name__}: {exc}") from None
+
+
+def _logging() -> None:
+    logging.basicConfig(level=os.environ.get("LGSP_LOG_LEVEL", "INFO"),
+                        format="%(asctime)s %(levelname)s %(name)s %(message)s")
+
+
+# ── processes ───────────────────────────────────────────────────────────────────────────
+
+
+@app.command()
+def serve(demo: Annotated[bool, typer.Option(help="Start the sandbox and a demo registry.")]
+          = False,
+          host: Annotated[str | None, typer.Option()] = None,
+          port: Annotated[int | None, typer.Option()] = None) -> None:
+    """API, outbox relay and worker in one process (the embedded default)."""
+    from hub import bootstrap, server
+    from hub import demo as demo_registry
+
+    _logging()
+    hub = _hub()
+    settings = hub.settings
+    admin_key = bootstrap.ensure_admin(hub)
+    url = f"http://{host or settings.host}:{port or settings.port}"
+    out.print(f"[bold]LGSP Hub[/bold] on {url}  (store: {hub.engine.url.render_as_string()}, "
+              f"broker: {settings.broker_url.split('@')[-1]})")
+    if admin_key:
+        out.print(f"admin API key (shown once, also in {settings.admin_key_file}): {admin_key}")
+    if demo:
+        from sandbox import run_all
+
+        sink, soap = run_all(block=False, out=lambda line: out.print(f"  sandbox {line}"))
+        demo_registry.seed(hub, sink.url, soap.wsdl_url)
+        out.print("demo registry ready; try:\n"
+                  f"  export LGSP_API_KEY=$(cat {settings.data_dir / 'demo.key'})\n"
+                  "  .venv/bin/lgsp send dossier.status demo/dossier-status.json\n"
+                  "  .venv/bin/lgsp trace <id>")
+    server.run(hub, host=host, port=port)
+
+
+@app.command()
+def api(host: Annotated[str | None, typer.Option()] = None,
+        port: Annotated[int | None, typer.Option()] = None) -> None:
+    """The API and the outbox relay, without a worker (scale-out)."""
+    from hub import bootstrap, server
+
+    _logging()
+    hub = _hub()
+    bootstrap.ensure_admin(hub)
+    server.run(hub, worker=False, host=host, port=port)
+
+
+@app.command()
+def worker() -> None:
+    """A worker only: consumes every connector's queue and delivers (scale-out)."""
+    from hub import server
+
+    _logging()
+    server.run(_hub(), api=False, relay=False)
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Create or migrate the store's schema to the latest revision."""
+    from hub import bootstrap
+
+    hub = _hub()
+    key = bootstrap.ensure_admin(hub)
+    out.print(f"store at {hub.engine.url.render_as_string()} is up to date")
+    if key:
+        out.print(f"admin API key written to {hub.settings.admin_key_file}")
+    hub.close()
+
+
+@app.command()
+def sandbox() -> None:
+    """Run the sandbox partner systems until Ctrl-C."""
+    from sandbox import run_all
+
+    run_all(block=True)
+
+
+# ── client commands ─────────────────────────────────────────────────────────────────────
+
+
+@app.command()
+def send(service: Annotated[str, typer.Argument(help="Service code.")],
+         file: Annotated[str, typer.Argument(help="Payload file, or - for stdin.")],
+         recipient: Annotated[list[str] | None, typer.Option("--recipient", "-r")] = None,
+         content_type: Annotated[str | None, typer.Option(help="Default: by file suffix.")]
+         = None,
+         idempotency_key: Annotated[str | None, typer.Option()] = None,
+         url: UrlOpt = DEFAULT_URL, key: KeyOpt = None, as_json: JsonOpt = False) -> None:
+    """Submit a message; prints its id."""
+    try:
+        body = sys.stdin.buffer.read() if file == "-" else Path(file).read_bytes()
+    except OSError as exc:
+        raise fail(f"cannot read {file}: {exc.strerror}") from None
+    if content_type is None:
+        content_type = "application/xml" if file.endswith((".xml", ".edxml")) or \
+            body.lstrip().startswith(b"<") else "application/json"
+    try:
+        result = client(url, key).send(service, body, content_type, recipient or [],
+                                       idempotency_key)
+    except ClientError as exc:
+        raise fail(f"{exc.code}: {exc.message}{_detail(exc)}") from None
+    if as_json:
+        emit(result, True)
+    else:
+        out.print(f"{'duplicate of' if result['duplicate'] else 'accepted'} {result['id']}")
+
+
+def _detail(exc: ClientError) -> str:
+    errors = exc.details.get("errors")
+    if errors:
+        return " (" + "; ".join(f"{e.get('path')}: {e.get('message')}" for e in errors[:5]) + ")"
+    return ""
+
+
+@app.command()
+def trace(message_id: str, url: UrlOpt = DEFAULT_URL, key: KeyOpt = None,
+          as_json: JsonOpt = False) -> None:
+    """A message's deliveries and every event of its trace, in order."""
+    try:
+        msg = client(url, key).json("GET", f"/v1/messages/{message_id}")
+    except ClientError as exc:
+        raise fail(f"{exc.code}: {exc.message}") from None
+    if as_json:
+        emit(msg, True)
+        return
+    out.print(f"[bold]{msg['id']}[/bold]  {msg['service_code']}  from "
+              f"{msg['sender_agency']}/{msg['sender_system']}  status [bold]{msg['status']}"
+              f"[/bold]  {msg['size']} bytes  trace "
+              f"{'intact' if msg['trace_intact'] else 'TAMPERED'}")
+    table = Table("#", "at (UTC)", "event", "attempt", "connector", "remote", "ms", "error")
+    for e in msg["events"]:
+        table.add_row(str(e["seq"]), str(e["at"])[:23], e["event"], str(e["attempt"] or ""),
+                      e["connector"] or "", e["remote_status"] or "",
+                      f"{e['duration_ms']:.1f}" if e["duration_ms"] is not None else "",
+                      e["error"] or "")
+    out.print(table)
+
+
+@app.command()
+def messages(service: str | None = None, status: str | None = None, sender: str | None = None,
+             recipient: str | None = None, limit: int = 20, cursor: str | None = None,
+             url: UrlOpt = DEFAULT_URL, key: KeyOpt = None, as_json: JsonOpt = False) -> None:
+    """Search messages, newest first."""
+    params = {k: v for k, v in dict(service=service, status=status, sender=sender,
+                                    recipient=recipient, limit=limit, cursor=cursor).items()
+              if v is not None}
+    try:
+        page = client(url, key).json("GET", "/v1/messages", params=params)
+    except ClientError as exc:
+        raise fail(f"{exc.code}: {exc.message}") from None
+    table = Table("id", "created (UTC)", "service", "sender", "status", "bytes")
+    for m in page["items"]:
+        table.add_row(m["id"], str(m["created_at"])[:19], m["service_code"] or "",
+                      m["sender_system"], m["status"], str(m["size"]))
+    if page["next_cursor"] and not as_json:
+        table.caption = f"more: --cursor {page['next_cursor']}"
+    emit(page, as_json, table)
+
+
+@dead_app.command("list")
+def dead_list(connector: str | None = None, limit: int = 50, url: UrlOpt = DEFAULT_URL,
+              key: KeyOpt = None, as_json: JsonOpt = False) -> None:
+    """Dead deliveries, newest first."""
+    params = {"limit": limit, **({"connector": connector} if connector else {})}
+    try:
+        page = client(url, key).json("GET", "/v1/dead-letters", params=params)
+    except ClientError as exc:
+        raise fail(f"{exc.code}: {exc.message}") from None
+    table = Table("delivery", "message", "connector", "attempts", "remote", "error")
+    for d in page["items"]:
+        table.add_row(d["id"], d["message_id"], d["connector"], str(d["attempts"]),
+                      d["remote_status"] or "", (d["last_error"] or "")[:60])
+    emit(page, as_json, table)
+
+
+@dead_app.command("replay")
+def dead_replay(delivery_id: str, reason: str | None = None, url: UrlOpt = DEFAULT_URL,
+                key: KeyOpt = None) -> None:
+    """Queue a dead delivery again."""
+    try:
+        client(url, key).json("POST", f"/v1/dead-letters/{delivery_id}/replay",
+                              json={"reason": reason})
+    except ClientError as exc:
+        raise fail(f"{exc.code}: {exc.message}") from None
+    out.print(f"replayed {delivery_id}")
+
+
+@dead_app.command("discard")
+def dead_discard(delivery_id: str,
+                 reason: Annotated[str, typer.Option(help="Why (kept in the audit log).")],
+                 url: UrlOpt = DEFAULT_URL, key: KeyOpt = None) -> None:
+    """Give up on a dead delivery, with a reason."""
+    try:
+        client(url, key).json("POST", f"/v1/dead-letters/{delivery_id}/discard",
+                              json={"reason": reason})
+    except ClientError as exc:
+        raise fail(f"{exc.code}: {exc.message}{_detail(exc)}") from None
+    out.print(f"discarded {delivery_id}")
+
+
+@connectors_app.command("list")
+def connectors_list(url: UrlOpt = DEFAULT_URL, key: KeyOpt = None,
+                    as_json: JsonOpt = False) -> None:
+    """Installed connector types, and the instances registered in the hub."""
+    from hub.connector import connector_types
+
+    types = {name: f"{cls.__module__}.{cls.__name__}" for name, cls in connector_types().items()}
+    try:
+        instances = client(url, key).json("GET", "/v1/connectors")
+    except ClientError as exc:
+        raise fail(f"{exc.code}: {exc.message}") from None
+    table = Table("instance", "type", "enabled", "installed as")
+    for inst in instances:
+        table.add_row(inst["name"], inst["type"], str(inst["enabled"]),
+                      types.get(inst["type"], "NOT INSTALLED"))
+    for name, where in types.items():
+        if not any(i["type"] == name for i in instances):
+            table.add_row("-", name, "-", where)
+    emit({"types": types, "instances": instances}, as_json, table)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    app()

@@ -1,0 +1,374 @@
+"""The message pipeline, in the order a message moves through the hub.
+
+Accepting (API process, synchronous, one transaction)::
+
+    authorise → parse → validate → deduplicate → route → store message + deliveries + outbox
+    (events: received, validated, routed, queued) → 202 with the id
+
+Delivering (worker process, one broker message per delivery)::
+
+    load → transform (route's mapping) → deliver through the connector → record → settle
+    success: delivered, ack │ transient failure: retrying, broker retry with backoff
+    permanent failure or attempts exhausted: dead, broker dead-letter
+
+Authentication happens before (``hub.api.deps``). Every step records an event (``hub.events``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import random
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+from lxml import etree
+from sqlalchemy import Connection, insert, select, update
+from sqlalchemy.exc import IntegrityError
+
+from hub import mapping, routing, schemas, xmlsafe
+from hub.brokers.base import Delivery
+from hub.connector import OutboundMessage
+from hub.context import Hub, delivery_queue
+from hub.errors import Conflict, DeliveryError, Forbidden, MalformedInput, NotFound
+from hub.events import Event, record
+from hub.ids import new_id
+from hub.security import mask_text
+from hub.store.db import utcnow
+from hub.store.tables import (
+    access_rules,
+    deliveries,
+    denials,
+    idempotency_keys,
+    messages,
+    outbox,
+    routes,
+    services,
+)
+
+log = logging.getLogger(__name__)
+
+TERMINAL = ("delivered", "discarded")
+JSON_TYPES = ("application/json",)
+XML_TYPES = ("application/xml", "text/xml", "application/soap+xml")
+
+
+@dataclass(frozen=True)
+class Caller:
+    """An authenticated client system."""
+
+    system: str
+    agency: str
+    role: str
+
+    @property
+    def is_admin(self) -> bool:
+        return self.role == "admin"
+
+
+@dataclass
+class Submission:
+    service: str
+    content_type: str
+    body: bytes
+    recipients: Sequence[str] = ()
+    idempotency_key: str | None = None
+    correlation_id: str | None = None
+    causation_id: str | None = None
+    headers: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Accepted:
+    id: str
+    duplicate: bool
+
+
+# ── accepting ────────────────────────────────────────────────────────────────────────────
+
+
+def load_service(conn: Connection, code: str) -> Mapping[str, Any]:
+    row = conn.execute(select(services).where(services.c.code == code)).mappings().first()
+    if row is None:
+        raise NotFound(f"service {code!r} is not registered", service=code)
+    return row
+
+
+def deny(hub: Hub, caller: Caller | None, service: str | None, action: str, reason: str,
+         remote_addr: str | None = None) -> None:
+    """Record a refused request in its own transaction: the refusal must outlive the request."""
+    with hub.engine.begin() as conn:
+        conn.execute(insert(denials).values(
+            at=utcnow(), system_code=caller.system if caller else None, service_code=service,
+            action=action, reason=reason, remote_addr=remote_addr))
+    log.warning("denied %s on %s for %s: %s", action, service, caller.system if caller else "-",
+                reason)
+
+
+def authorise(hub: Hub, conn: Connection, caller: Caller, service: str, action: str) -> None:
+    """X-Road style: a system may call a service only with an access rule naming both."""
+    if caller.is_admin:
+        return
+    allowed = conn.execute(select(access_rules.c.id).where(
+        access_rules.c.system_code == caller.system,
+        access_rules.c.service_code == service)).first()
+    if allowed is None:
+        deny(hub, caller, service, action, "no access rule")
+        raise Forbidden(f"system {caller.system!r} may not call service {service!r}",
+                        service=service)
+
+
+def parse(content_type: str, body: bytes) -> Any:
+    """The payload as a JSON value or an lxml element, by content type."""
+    media = content_type.split(";")[0].strip().lower()
+    if media in JSON_TYPES or media.endswith("+json"):
+        try:
+            return json.loads(body)
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise MalformedInput("body is not valid JSON", reason=str(exc)) from None
+    if media in XML_TYPES or media.endswith("+xml"):
+        return xmlsafe.parse(body)
+    raise MalformedInput(f"content type {media!r} is not accepted; use JSON or XML",
+                         accepted=[*JSON_TYPES, *XML_TYPES])
+
+
+def edxml_document_id(document: Any) -> str | None:
+    """The edXML ``MessageHeader/DocumentId``, kept so a resubmitted document is recognised."""
+    if not isinstance(document, etree._Element):
+        return None
+    found = document.xpath("//*[local-name()='MessageHeader']/*[local-name()='DocumentId']")
+    return found[0].text.strip() if found and found[0].text else None
+
+
+def submit(hub: Hub, caller: Caller, sub: Submission) -> Accepted:
+    """Accept ``sub`` durably or raise a ``RequestError``; nothing is stored on refusal."""
+    with hub.engine.connect() as conn:
+        service = load_service(conn, sub.service)
+        authorise(hub, conn, caller, sub.service, "submit")
+        document = parse(sub.content_type, sub.body)
+        if service["request_schema"]:
+            schemas.validate(service["request_schema"], document)
+        route_rows = conn.execute(select(routes)).mappings().all()
+    targets = routing.resolve(route_rows, sub.service, sub.recipients, document, sub.headers)
+    document_id = edxml_document_id(document)
+    key = sub.idempotency_key or document_id
+    message_id = new_id()
+    ref = hub.blobs.put(sub.body) if len(sub.body) > hub.settings.blob_threshold_bytes else None
+    try:
+        with hub.engine.begin() as conn:
+            if key:
+                conn.execute(insert(idempotency_keys).values(
+                    sender_system=caller.system, key=key, message_id=message_id,
+                    created_at=utcnow()))
+            _store(conn, caller, sub, message_id, service, targets, document_id, key, ref,
+                   enqueue=True)
+    except IntegrityError:
+        if not key:
+            raise
+        with hub.engine.connect() as conn:
+            first = conn.execute(select(idempotency_keys.c.message_id).where(
+                idempotency_keys.c.sender_system == caller.system,
+                idempotency_keys.c.key == key)).scalar_one()
+        return Accepted(first, duplicate=True)
+    hub.outbox_signal.set()
+    return Accepted(message_id, duplicate=False)
+
+
+def record_call(hub: Hub, caller: Caller, sub: Submission, service: Mapping[str, Any],
+                document: Any) -> tuple[str, routing.Target, str]:
+    """Store a synchronous call (message, one delivery, no outbox); returns the message id,
+    the target and the delivery id."""
+    with hub.engine.connect() as conn:
+        route_rows = conn.execute(select(routes)).mappings().all()
+    targets = routing.resolve(route_rows, sub.service, sub.recipients, document, sub.headers)
+    if len(targets) != 1:
+        raise Conflict("a synchronous call goes to exactly one recipient",
+                       recipients=[t.recipient for t in targets])
+    message_id = new_id()
+    ref = hub.blobs.put(sub.body) if len(sub.body) > hub.settings.blob_threshold_bytes else None
+    with hub.engine.begin() as conn:
+        delivery_ids = _store(conn, caller, sub, message_id, service, targets,
+                              edxml_document_id(document), sub.idempotency_key, ref,
+                              enqueue=False)
+    return message_id, targets[0], delivery_ids[0]
+
+
+def _store(conn: Connection, caller: Caller, sub: Submission, message_id: str,
+           service: Mapping[str, Any], targets: Sequence[routing.Target],
+           document_id: str | None, key: str | None, ref: str | None,
+           enqueue: bool) -> list[str]:
+    """Insert the message, its deliveries, their outbox rows (when queued) and the first
+    events, all in the caller's transaction."""
+    now = utcnow()
+    status = "queued" if enqueue else "routed"
+    conn.execute(insert(messages).values(
+        id=message_id, correlation_id=sub.correlation_id or message_id,
+        causation_id=sub.causation_id, sender_agency=caller.agency, sender_system=caller.system,
+        service_code=sub.service, service_version=service["version"],
+        recipients=list(sub.recipients), content_type=sub.content_type,
+        payload=None if ref else sub.body, blob_ref=ref,
+        payload_sha256=hashlib.sha256(sub.body).hexdigest(), size=len(sub.body),
+        headers=dict(sub.headers), document_id=document_id, idempotency_key=key,
+        status=status, created_at=now, updated_at=now))
+    rows, boxes, events = [], [], [
+        Event(message_id, "received", size_in=len(sub.body), at=now,
+              details={"sender": f"{caller.agency}/{caller.system}", "service": sub.service}),
+        Event(message_id, "validated", at=now,
+              details={"schema": service["request_schema"]} if service["request_schema"] else None),
+        Event(message_id, "routed", at=now,
+              details={"targets": [{"route": t.route, "connector": t.connector,
+                                    "recipient": t.recipient} for t in targets]}),
+    ]
+    for target in targets:
+        delivery_id = new_id()
+        rows.append({"id": delivery_id, "message_id": message_id, "route": target.route,
+                     "connector": target.connector, "mapping": target.mapping,
+                     "recipient": target.recipient, "status": status, "attempts": 0,
+                     "created_at": now, "updated_at": now})
+        if enqueue:
+            boxes.append(_outbox_row(message_id, delivery_id, target.connector, now))
+            events.append(Event(message_id, "queued", delivery_id=delivery_id,
+                                connector=target.connector, at=now))
+    conn.execute(insert(deliveries), rows)
+    if boxes:
+        conn.execute(insert(outbox), boxes)
+    record(conn, events)
+    return [r["id"] for r in rows]
+
+
+def _outbox_row(message_id: str, delivery_id: str, connector: str, now) -> dict[str, Any]:
+    body = json.dumps({"message_id": message_id, "delivery_id": delivery_id}).encode()
+    return {"delivery_id": delivery_id, "queue": delivery_queue(connector), "body": body,
+            "headers": {"message-id": message_id}, "created_at": now}
+
+
+def enqueue_again(conn: Connection, message_id: str, delivery_id: str, connector: str) -> None:
+    """Put an existing delivery back on its queue through the outbox (replay)."""
+    conn.execute(insert(outbox).values(**_outbox_row(message_id, delivery_id, connector,
+                                                     utcnow())))
+
+
+# ── delivering ───────────────────────────────────────────────────────────────────────────
+
+
+def backoff(hub: Hub, attempt: int) -> float:
+    """Exponential backoff with equal jitter: half fixed, half random, capped."""
+    cap = min(hub.settings.retry_max_seconds, hub.settings.retry_base_seconds * 2 ** (attempt - 1))
+    return cap / 2 + random.uniform(0, cap / 2)
+
+
+def refresh_message_status(conn: Connection, message_id: str, event: str) -> None:
+    """A message's status sums up its deliveries: delivered once all are, dead if any is."""
+    states = {r[0] for r in conn.execute(select(deliveries.c.status)
+                                         .where(deliveries.c.message_id == message_id))}
+    if states <= set(TERMINAL):
+        status = "delivered" if states == {"delivered"} else "discarded"
+    elif "dead" in states:
+        status = "dead"
+    else:
+        status = event
+    conn.execute(update(messages).where(messages.c.id == message_id)
+                 .values(status=status, updated_at=utcnow()))
+
+
+def transition(hub: Hub, delivery_id: str, message_id: str, status: str,
+                events: Sequence[Event], **values: Any) -> None:
+    with hub.engine.begin() as conn:
+        record(conn, events)
+        conn.execute(update(deliveries).where(deliveries.c.id == delivery_id)
+                     .values(status=status, updated_at=utcnow(), **values))
+        refresh_message_status(conn, message_id, status)
+
+
+def process(hub: Hub, job: Delivery) -> None:
+    """Broker handler: deliver one delivery and settle the broker message. Idempotent: a
+    redelivered job whose delivery is already finished is acknowledged and dropped."""
+    ref = json.loads(job.body)
+    with hub.engine.connect() as conn:
+        row = conn.execute(
+            select(deliveries, messages.c.correlation_id, messages.c.sender_agency,
+                   messages.c.sender_system, messages.c.service_code, messages.c.content_type,
+                   messages.c.payload, messages.c.blob_ref, messages.c.headers)
+            .join(messages, messages.c.id == deliveries.c.message_id)
+            .where(deliveries.c.id == ref["delivery_id"])).mappings().first()
+    if row is None:
+        job.dead_letter("no such delivery in the store")
+        return
+    if row["status"] in (*TERMINAL, "dead"):
+        job.ack()
+        return
+    attempt, connector_name = row["attempts"] + 1, row["connector"]
+    message_id, delivery_id = row["message_id"], row["id"]
+    content_type, payload = row["content_type"], hub.payload(row)
+    events: list[Event] = []
+    try:
+        if row["mapping"]:
+            content_type, payload = mapping.apply(row["mapping"], content_type, payload)
+            events.append(Event(message_id, "transformed", delivery_id=delivery_id,
+                                attempt=attempt, size_out=len(payload),
+                                details={"mapping": row["mapping"]}))
+        connector = hub.connector(connector_name)
+    except (DeliveryError, NotFound) as exc:
+        _dead(hub, job, row, attempt, [*events], exc)
+        return
+    events.append(Event(message_id, "delivering", delivery_id=delivery_id, attempt=attempt,
+                        connector=connector_name))
+    transition(hub, delivery_id, message_id, "delivering", events, attempts=attempt)
+    outbound = OutboundMessage(
+        id=message_id, correlation_id=row["correlation_id"], sender_agency=row["sender_agency"],
+        sender_system=row["sender_system"], service=row["service_code"],
+        recipient=row["recipient"], content_type=content_type, payload=payload,
+        headers=row["headers"] or {}, attempt=attempt)
+    started = time.perf_counter()
+    try:
+        result = connector.deliver(outbound)
+    except DeliveryError as exc:
+        _failed(hub, job, row, attempt, exc, (time.perf_counter() - started) * 1000)
+        return
+    except Exception as exc:  # a connector bug must not kill the worker; retry it like a fault
+        log.exception("connector %s raised an unexpected error", connector_name)
+        _failed(hub, job, row, attempt, DeliveryError(f"connector error: {type(exc).__name__}"),
+                (time.perf_counter() - started) * 1000, retryable=True)
+        return
+    duration = (time.perf_counter() - started) * 1000
+    transition(hub, delivery_id, message_id, "delivered", [Event(
+        message_id, "delivered", delivery_id=delivery_id, attempt=attempt,
+        connector=connector_name, remote_status=result.remote_status, size_out=len(payload),
+        size_in=len(result.response), duration_ms=duration)],
+        remote_status=result.remote_status, last_error=None, next_attempt_at=None)
+    job.ack()
+
+
+def _failed(hub: Hub, job: Delivery, row: Mapping[str, Any], attempt: int, exc: DeliveryError,
+            duration_ms: float, retryable: bool | None = None) -> None:
+    retryable = exc.retryable if retryable is None else retryable
+    if not retryable or attempt >= hub.settings.retry_max_attempts:
+        _dead(hub, job, row, attempt, [], exc, duration_ms)
+        return
+    delay = backoff(hub, attempt)
+    error = mask_text(exc.message)
+    transition(hub, row["id"], row["message_id"], "retrying", [Event(
+        row["message_id"], "retrying", delivery_id=row["id"], attempt=attempt,
+        connector=row["connector"], remote_status=getattr(exc, "remote_status", None),
+        error_code=exc.code, error=error, duration_ms=duration_ms,
+        details={"next_attempt_in_s": round(delay, 3)})],
+        remote_status=getattr(exc, "remote_status", None), last_error=error,
+        next_attempt_at=utcnow() + timedelta(seconds=delay))
+    job.retry(delay, {"x-attempt": str(attempt)})
+
+
+def _dead(hub: Hub, job: Delivery, row: Mapping[str, Any], attempt: int, events: list[Event],
+          exc: DeliveryError | NotFound, duration_ms: float | None = None) -> None:
+    error = mask_text(exc.message)
+    reason = "permanent failure" if not exc.retryable else "attempts exhausted"
+    events.append(Event(row["message_id"], "dead", delivery_id=row["id"], attempt=attempt,
+                        connector=row["connector"],
+                        remote_status=getattr(exc, "remote_status", None), error_code=exc.code,
+                        error=error, duration_ms=duration_ms, details={"reason": reason}))
+    transition(hub, row["id"], row["message_id"], "dead", events, attempts=attempt,
+                remote_status=getattr(exc, "remote_status", None), last_error=error)
+    job.dead_letter(f"{reason}: {error}")

@@ -1,0 +1,69 @@
+"""API keys and personal-data masking.
+
+An API key is ``lgsp_<prefix>_<secret>``: the prefix finds the system row, the secret is 256
+random bits kept only as a SHA-256 digest (a slow password hash buys nothing for a key that
+cannot be guessed, and would cost every request tens of milliseconds). The key is shown once.
+
+Masking keeps citizen ID numbers (CCCD 12 digits, CMND 9), phone numbers and the values of
+known name fields out of logs, events and screens (Decree 13/2023).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+import secrets
+from collections.abc import Mapping
+from typing import Any
+
+KEY_PREFIX = "lgsp"
+
+
+def new_api_key() -> tuple[str, str, str]:
+    """Returns (key to hand out once, prefix to store, digest to store)."""
+    prefix = secrets.token_hex(4)
+    key = f"{KEY_PREFIX}_{prefix}_{secrets.token_urlsafe(32)}"
+    return key, prefix, key_digest(key)
+
+
+def key_digest(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+def split_key(key: str) -> str | None:
+    """The prefix of a well-formed key, else None."""
+    parts = key.split("_", 2)
+    if len(parts) != 3 or parts[0] != KEY_PREFIX or len(parts[1]) != 8:
+        return None
+    return parts[1]
+
+
+def key_matches(key: str, digest: str) -> bool:
+    return hmac.compare_digest(key_digest(key), digest)
+
+
+# Runs of 9–12 digits (CMND, CCCD, phone numbers with or without +84), not inside longer numbers.
+_DIGITS = re.compile(r"(?<![\d.])(\+84|0)?\d{8,11}(?![\d])")
+PERSONAL_FIELDS = frozenset({
+    "SoDinhDanh", "SoCMND", "HoVaTen", "Ho", "ChuDem", "Ten", "ChuHoSo", "SoGiayToChuHoSo",
+    "SoDienThoai", "Telephone", "Mobile", "FullName", "Email", "citizen_id", "full_name", "phone",
+})
+
+
+def mask_text(text: str) -> str:
+    """Replace every ID/phone-like digit run by stars, keeping its last 3 digits."""
+    return _DIGITS.sub(lambda m: "*" * (len(m.group(0)) - 3) + m.group(0)[-3:], text)
+
+
+def mask_value(value: Any) -> Any:
+    """Mask a JSON-like value: personal fields wholesale, digit runs in every string."""
+    if isinstance(value, Mapping):
+        return {k: ("***" if k in PERSONAL_FIELDS and v not in (None, "") and
+                    not isinstance(v, Mapping | list) else mask_value(v))
+                for k, v in value.items()}
+    if isinstance(value, list):
+        return [mask_value(v) for v in value]
+    if isinstance(value, str):
+        return mask_text(value)
+    return value

@@ -1,0 +1,246 @@
+"""The hub's tables (SQLAlchemy Core). Alembic migrations in ``migrations/`` create them;
+nothing here calls ``create_all``.
+
+Registry: agencies, systems (API clients), services, access_rules, connector_instances, routes.
+Traffic: messages, deliveries (one per route target), message_events (the trace, hash-chained
+per message), outbox (transactional hand-over to the broker), idempotency_keys.
+Security and operations: denials, audit_log. Embedded broker: queue_items.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Column,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(column_0_label)s",
+        "uq": "uq_%(table_name)s_%(column_0_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+# BigInteger autoincrement keys that SQLite also numbers (it only does so for INTEGER).
+AutoId = BigInteger().with_variant(Integer(), "sqlite")
+
+Ts = DateTime(timezone=True)
+
+agencies = Table(
+    "agencies",
+    metadata,
+    Column("code", String(64), primary_key=True, comment="QĐ 20/2020 code, e.g. 000.00.00.H49"),
+    Column("name", String(300), nullable=False),
+    Column("parent_code", String(64), ForeignKey("agencies.code"), nullable=True),
+    Column("level", Integer, nullable=True, comment="1 central … 4 commune"),
+    Column("created_at", Ts, nullable=False),
+)
+
+systems = Table(
+    "systems",
+    metadata,
+    Column("code", String(64), primary_key=True, comment="client system code, unique"),
+    Column("agency_code", String(64), ForeignKey("agencies.code"), nullable=False),
+    Column("name", String(300), nullable=False),
+    Column("role", String(16), nullable=False, comment="'system' or 'admin'"),
+    Column("key_prefix", String(16), nullable=False, unique=True, comment="public key id"),
+    Column("key_hash", String(128), nullable=False, comment="scrypt hash of the API key"),
+    Column("active", Boolean, nullable=False, default=True),
+    Column("created_at", Ts, nullable=False),
+)
+
+services = Table(
+    "services",
+    metadata,
+    Column("code", String(100), primary_key=True),
+    Column("version", String(20), nullable=False, default="1"),
+    Column("name", String(300), nullable=False),
+    Column("mode", String(8), nullable=False, comment="'async' (queued) or 'sync' (lookup)"),
+    Column("content_type", String(100), nullable=False),
+    Column("request_schema", String(200), nullable=True, comment="file name under schemas/"),
+    Column("response_schema", String(200), nullable=True),
+    Column("created_at", Ts, nullable=False),
+)
+
+access_rules = Table(
+    "access_rules",
+    metadata,
+    Column("id", AutoId, primary_key=True, autoincrement=True),
+    Column("system_code", String(64), ForeignKey("systems.code"), nullable=False),
+    Column("service_code", String(100), ForeignKey("services.code"), nullable=False),
+    Column("created_at", Ts, nullable=False),
+    UniqueConstraint("system_code", "service_code", name="uq_access_rules_system_service"),
+)
+
+connector_instances = Table(
+    "connector_instances",
+    metadata,
+    Column("name", String(100), primary_key=True),
+    Column("type", String(50), nullable=False),
+    Column("config", JSON, nullable=False),
+    Column("enabled", Boolean, nullable=False, default=True),
+    Column("created_at", Ts, nullable=False),
+)
+
+routes = Table(
+    "routes",
+    metadata,
+    Column("name", String(100), primary_key=True),
+    Column("service_code", String(100), ForeignKey("services.code"), nullable=True),
+    Column("recipient", String(64), nullable=True, comment="agency code; null = any"),
+    Column("condition", JSON, nullable=True, comment="content-based rules, see hub.routing"),
+    Column("connector", String(100), ForeignKey("connector_instances.name"), nullable=False),
+    Column("mapping", String(200), nullable=True),
+    Column("priority", Integer, nullable=False, default=100),
+    Column("enabled", Boolean, nullable=False, default=True),
+    Column("created_at", Ts, nullable=False),
+)
+
+messages = Table(
+    "messages",
+    metadata,
+    Column("id", String(36), primary_key=True, comment="UUIDv7"),
+    Column("correlation_id", String(100), nullable=False),
+    Column("causation_id", String(100), nullable=True),
+    Column("sender_agency", String(64), nullable=False),
+    Column("sender_system", String(64), nullable=False),
+    Column("service_code", String(100), nullable=True),
+    Column("service_version", String(20), nullable=True),
+    Column("recipients", JSON, nullable=False),
+    Column("content_type", String(100), nullable=False),
+    Column("payload", LargeBinary, nullable=True, comment="inline when small"),
+    Column("blob_ref", String(200), nullable=True, comment="claim check when large"),
+    Column("payload_sha256", String(64), nullable=False),
+    Column("size", BigInteger, nullable=False),
+    Column("headers", JSON, nullable=False),
+    Column("document_id", String(300), nullable=True, comment="edXML DocumentId if any"),
+    Column("idempotency_key", String(200), nullable=True),
+    Column("status", String(20), nullable=False),
+    Column("created_at", Ts, nullable=False),
+    Column("updated_at", Ts, nullable=False),
+    Index("ix_messages_created", "created_at"),
+    Index("ix_messages_status_created", "status", "created_at"),
+    Index("ix_messages_sender_created", "sender_system", "created_at"),
+    Index("ix_messages_service_created", "service_code", "created_at"),
+    Index("ix_messages_correlation", "correlation_id"),
+    Index("ix_messages_document", "document_id"),
+)
+
+deliveries = Table(
+    "deliveries",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("message_id", String(36), ForeignKey("messages.id"), nullable=False),
+    Column("route", String(100), nullable=False),
+    Column("connector", String(100), nullable=False),
+    Column("mapping", String(200), nullable=True),
+    Column("recipient", String(64), nullable=True),
+    Column("status", String(20), nullable=False),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("next_attempt_at", Ts, nullable=True),
+    Column("remote_status", String(100), nullable=True),
+    Column("last_error", Text, nullable=True),
+    Column("created_at", Ts, nullable=False),
+    Column("updated_at", Ts, nullable=False),
+    Index("ix_deliveries_message", "message_id"),
+    Index("ix_deliveries_status_updated", "status", "updated_at"),
+)
+
+message_events = Table(
+    "message_events",
+    metadata,
+    Column("id", AutoId, primary_key=True, autoincrement=True),
+    Column("message_id", String(36), nullable=False),
+    Column("delivery_id", String(36), nullable=True),
+    Column("seq", Integer, nullable=False, comment="order within the message's trace"),
+    Column("event", String(20), nullable=False),
+    Column("at", Ts, nullable=False),
+    Column("attempt", Integer, nullable=True),
+    Column("connector", String(100), nullable=True),
+    Column("remote_status", String(100), nullable=True),
+    Column("error_code", String(50), nullable=True),
+    Column("error", Text, nullable=True),
+    Column("size_in", BigInteger, nullable=True),
+    Column("size_out", BigInteger, nullable=True),
+    Column("duration_ms", Float, nullable=True),
+    Column("details", JSON, nullable=True),
+    Column("prev_hash", String(64), nullable=True),
+    Column("hash", String(64), nullable=False),
+    UniqueConstraint("message_id", "seq", name="uq_message_events_message_seq"),
+    Index("ix_message_events_at", "at"),
+)
+
+outbox = Table(
+    "outbox",
+    metadata,
+    Column("id", AutoId, primary_key=True, autoincrement=True),
+    Column("delivery_id", String(36), nullable=False),
+    Column("queue", String(200), nullable=False),
+    Column("body", LargeBinary, nullable=False),
+    Column("headers", JSON, nullable=False),
+    Column("created_at", Ts, nullable=False),
+    Column("published_at", Ts, nullable=True),
+    Index("ix_outbox_unpublished", "published_at", "id"),
+)
+
+idempotency_keys = Table(
+    "idempotency_keys",
+    metadata,
+    Column("sender_system", String(64), primary_key=True),
+    Column("key", String(200), primary_key=True),
+    Column("message_id", String(36), nullable=False),
+    Column("created_at", Ts, nullable=False),
+)
+
+denials = Table(
+    "denials",
+    metadata,
+    Column("id", AutoId, primary_key=True, autoincrement=True),
+    Column("at", Ts, nullable=False),
+    Column("system_code", String(64), nullable=True),
+    Column("service_code", String(100), nullable=True),
+    Column("action", String(100), nullable=False),
+    Column("reason", String(300), nullable=False),
+    Column("remote_addr", String(64), nullable=True),
+    Index("ix_denials_at", "at"),
+)
+
+audit_log = Table(
+    "audit_log",
+    metadata,
+    Column("id", AutoId, primary_key=True, autoincrement=True),
+    Column("at", Ts, nullable=False),
+    Column("actor", String(64), nullable=False),
+    Column("action", String(100), nullable=False),
+    Column("target", String(300), nullable=True),
+    Column("reason", Text, nullable=True),
+)
+
+queue_items = Table(
+    "queue_items",
+    metadata,
+    Column("id", AutoId, primary_key=True, autoincrement=True),
+    Column("queue", String(200), nullable=False),
+    Column("body", LargeBinary, nullable=False),
+    Column("headers", JSON, nullable=False),
+    Column("visible_at", Float, nullable=False, comment="epoch seconds; leased until then"),
+    Column("lease", String(36), nullable=True),
+    Column("deliveries", Integer, nullable=False, default=0),
+    Column("created_at", Float, nullable=False),
+    Index("ix_queue_items_claim", "queue", "visible_at", "id"),
+)

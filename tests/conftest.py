@@ -1,0 +1,105 @@
+"""Fixtures shared by the suites. Every end-to-end test runs twice: on the embedded defaults
+(SQLite file + embedded broker) and on this machine's real PostgreSQL + RabbitMQ. A server that
+is missing skips its tests locally but fails them in CI (``CI`` set), where ``.ci/run`` starts it.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+
+import pika
+import psycopg
+import pytest
+from sqlalchemy import text
+
+from hub.config import Settings
+from hub.context import Hub
+from hub.store.tables import metadata
+from sandbox.rest_sink import RestSink
+from tests.support.running import RunningHub, start_hub
+
+PG_ADMIN_URL = os.environ.get("LGSP_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
+AMQP_URL = os.environ.get("LGSP_TEST_AMQP", "amqp://guest:guest@127.0.0.1:5672/%2F")
+BACKENDS = ["sqlite", "postgres"]
+
+
+def _unavailable(what: str, exc: Exception):
+    message = f"{what} is not reachable: {exc}"
+    if os.environ.get("CI"):
+        pytest.fail(message)
+    pytest.skip(message)
+
+
+@pytest.fixture(scope="session")
+def pg_url() -> Iterator[str]:
+    """A fresh PostgreSQL database for this test session, dropped at the end."""
+    name = f"lgsp_test_{os.getpid()}_{uuid.uuid4().hex[:6]}"
+    try:
+        with psycopg.connect(PG_ADMIN_URL, autocommit=True, connect_timeout=5) as conn:
+            conn.execute(f'CREATE DATABASE "{name}"')
+    except psycopg.Error as exc:
+        _unavailable("PostgreSQL", exc)
+    base = PG_ADMIN_URL.rsplit("/", 1)[0]
+    yield f"{base}/{name}"
+    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="session")
+def amqp_url() -> str:
+    try:
+        pika.BlockingConnection(pika.URLParameters(AMQP_URL + "?connection_attempts=1")).close()
+    except Exception as exc:
+        _unavailable("RabbitMQ", exc)
+    return AMQP_URL
+
+
+def _truncate(hub: Hub) -> None:
+    names = ", ".join(t.name for t in metadata.sorted_tables)
+    with hub.engine.begin() as conn:
+        conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+
+
+def make_settings(backend: str, tmp_path, request, **overrides) -> Settings:
+    base = dict(data_dir=tmp_path, retry_base_seconds=0.2, retry_max_seconds=1.0,
+                retry_max_attempts=4, lease_seconds=3.0, blob_threshold_bytes=64 * 1024)
+    if backend == "postgres":
+        base.update(database_url=request.getfixturevalue("pg_url"),
+                    broker_url=request.getfixturevalue("amqp_url"),
+                    queue_prefix=f"t{uuid.uuid4().hex[:8]}.")
+    base.update(overrides)
+    return Settings(**base)
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request) -> str:
+    return request.param
+
+
+@pytest.fixture
+def settings(backend, tmp_path, request) -> Settings:
+    return make_settings(backend, tmp_path, request)
+
+
+@pytest.fixture
+def hub(settings) -> Iterator[Hub]:
+    hub = Hub(settings)
+    if hub.engine.dialect.name == "postgresql":
+        _truncate(hub)
+    yield hub
+    hub.close()
+
+
+@pytest.fixture
+def running(hub) -> Iterator[RunningHub]:
+    running = start_hub(hub)
+    yield running
+    running.stop()
+
+
+@pytest.fixture
+def sink() -> Iterator[RestSink]:
+    with RestSink() as server:
+        yield server
