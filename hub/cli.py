@@ -33,7 +33,8 @@ app.add_typer(db_app, name="db")
 app.add_typer(dead_app, name="dead-letters")
 app.add_typer(connectors_app, name="connectors")
 
-out = Console(soft_wrap=True)
+# Piped output is not cut to 80 columns: ids and times must survive ``| grep``.
+out = Console(soft_wrap=True, width=None if sys.stdout.isatty() else 200)
 err = Console(stderr=True, soft_wrap=True)
 
 UrlOpt = Annotated[str, typer.Option("--url", envvar="LGSP_URL", help="The hub's API.")]
@@ -205,9 +206,10 @@ def trace(message_id: str, url: UrlOpt = DEFAULT_URL, key: KeyOpt = None,
               f"{msg['sender_agency']}/{msg['sender_system']}  status [bold]{msg['status']}"
               f"[/bold]  {msg['size']} bytes  trace "
               f"{'intact' if msg['trace_intact'] else 'TAMPERED'}")
-    table = Table("#", "at (UTC)", "event", "attempt", "connector", "remote", "ms", "error")
+    out.print(f"created {msg['created_at']}")
+    table = Table("#", "time (UTC)", "event", "attempt", "connector", "remote", "ms", "error")
     for e in msg["events"]:
-        table.add_row(str(e["seq"]), str(e["at"])[:23], e["event"], str(e["attempt"] or ""),
+        table.add_row(str(e["seq"]), str(e["at"])[11:23], e["event"], str(e["attempt"] or ""),
                       e["connector"] or "", e["remote_status"] or "",
                       f"{e['duration_ms']:.1f}" if e["duration_ms"] is not None else "",
                       e["error"] or "")

@@ -43,6 +43,18 @@ def xml_schema(name: str) -> etree.XMLSchema:
     return etree.XMLSchema(doc)
 
 
+def _element_path(document: etree._Element, xpath: str | None) -> str:
+    """lxml reports ``/*/*[2]``; people need ``/TienDoHoSo/TrangThaiHoSo``."""
+    try:
+        found = document.getroottree().xpath(xpath) if xpath else []
+    except etree.XPathError:
+        found = []
+    if not found or not isinstance(found[0], etree._Element):
+        return xpath or "/"
+    names = [etree.QName(el).localname for el in reversed([found[0], *found[0].iterancestors()])]
+    return "/" + "/".join(names)
+
+
 def validate(name: str, document: Any) -> None:
     """Validate a parsed JSON value or an lxml element against schema ``name``."""
     if name.endswith(".xsd"):
@@ -50,8 +62,8 @@ def validate(name: str, document: Any) -> None:
             raise SchemaViolation(f"schema {name} expects an XML document")
         schema = xml_schema(name)
         if not schema.validate(document):
-            errors = [{"path": e.path, "line": e.line, "message": e.message}
-                      for e in schema.error_log]
+            errors = [{"path": _element_path(document, e.path), "line": e.line,
+                       "message": e.message} for e in schema.error_log]
             raise SchemaViolation(f"document does not match {name}", schema=name, errors=errors)
         return
     errors = [

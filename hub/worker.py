@@ -1,6 +1,7 @@
 """The worker: consumes every connector's delivery queue and runs ``pipeline.process``.
 Stateless, so a province scales out by starting more workers. Connector instances registered
-while it runs are picked up within ``refresh`` seconds.
+while it runs are picked up, and consumers that lost their broker connection are restarted,
+within ``refresh`` seconds.
 """
 
 from __future__ import annotations
@@ -36,7 +37,12 @@ class Worker:
             names = conn.execute(select(connector_instances.c.name)).scalars().all()
         for name in names:
             queue = delivery_queue(name)
-            if queue not in self._consumers:
+            consumer = self._consumers.get(queue)
+            if consumer is not None and not consumer.is_alive():
+                log.warning("consumer of %s stopped (broker connection lost?); restarting", queue)
+                consumer.stop(timeout=1.0)
+                consumer = None
+            if consumer is None:
                 self.hub.broker.declare(queue)
                 self._consumers[queue] = self.hub.broker.consume(
                     [queue], lambda job: pipeline.process(self.hub, job),
