@@ -10,8 +10,6 @@ Errors are one line on stderr and exit code 1, never a stack trace.
 from __future__ import annotations
 
 import json
-import logging
-import os
 import sys
 from pathlib import Path
 from typing import Annotated, Any
@@ -75,8 +73,9 @@ def _hub():
 
 
 def _logging() -> None:
-    logging.basicConfig(level=os.environ.get("LGSP_LOG_LEVEL", "INFO"),
-                        format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    from hub.logs import configure
+
+    configure()
 
 
 # ── processes ───────────────────────────────────────────────────────────────────────────

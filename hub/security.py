@@ -44,7 +44,7 @@ def key_matches(key: str, digest: str) -> bool:
 
 
 # Runs of 9–12 digits (CMND, CCCD, phone numbers with or without +84), not inside longer numbers.
-_DIGITS = re.compile(r"(?<![\d.])(\+84|0)?\d{8,11}(?![\d])")
+_DIGITS = re.compile(r"(?<![\d.])(?:\+84\d{9}|\d{9,12})(?!\d)")
 PERSONAL_FIELDS = frozenset({
     "SoDinhDanh", "SoCMND", "HoVaTen", "Ho", "ChuDem", "Ten", "ChuHoSo", "SoGiayToChuHoSo",
     "SoDienThoai", "Telephone", "Mobile", "FullName", "Email", "citizen_id", "full_name", "phone",

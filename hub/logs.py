@@ -1,0 +1,28 @@
+"""Logging set-up: every record passes through ``MaskingFilter`` so a citizen ID number or a
+phone number that reaches a log line (an error text from a partner, say) is masked there."""
+
+from __future__ import annotations
+
+import logging
+import os
+
+from hub.security import mask_text
+
+
+class MaskingFilter(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.msg = mask_text(record.getMessage())
+        record.args = None
+        if record.exc_info and record.exc_info[1] is not None:
+            record.exc_text = mask_text(logging.Formatter().formatException(record.exc_info))
+            record.exc_info = None
+        return True
+
+
+def configure(level: str | None = None) -> None:
+    handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
+    handler.addFilter(MaskingFilter())
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level or os.environ.get("LGSP_LOG_LEVEL", "INFO"))
