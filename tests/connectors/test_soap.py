@@ -1,0 +1,360 @@
+"""The soap connector against the sandbox SOAP service over real loopback HTTP."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+import zeep
+
+from connectors.soap import SoapConnector
+from hub.connector import OutboundMessage, connector_type
+from hub.errors import PermanentDeliveryError, SchemaViolation, TransientDeliveryError
+from hub.ids import new_id
+from sandbox.server import SandboxResponse
+from sandbox.soap_service import WSDL_PATH, SoapService, soap_fault
+
+SECRET = "soap-tok-77c1-very-secret"
+KNOWN_ID = "001090000001"
+
+MakeConnector = Callable[..., SoapConnector]
+
+
+@pytest.fixture
+def service() -> Iterator[SoapService]:
+    with SoapService() as server:
+        yield server
+
+
+@pytest.fixture
+def make_connector() -> Iterator[MakeConnector]:
+    made: list[SoapConnector] = []
+
+    def make(wsdl: str, operation: str = "LookupCitizen", **config: Any) -> SoapConnector:
+        if operation == "LookupCitizen":
+            config.setdefault("static_arguments", {"Purpose": "dossier 1.000656"})
+        connector = SoapConnector("citizen", {"wsdl": wsdl, "operation": operation, **config})
+        made.append(connector)
+        return connector
+
+    yield make
+    for connector in made:
+        connector.close()
+
+
+def message(payload: bytes | dict[str, Any] | None = None, **fields: Any) -> OutboundMessage:
+    if payload is None:
+        payload = {"IdNumber": KNOWN_ID}
+    if isinstance(payload, dict):
+        payload = json.dumps(payload).encode()
+    base = OutboundMessage(
+        id=new_id(), correlation_id=new_id(), sender_agency="000.00.00.H49",
+        sender_system="onestop", service="citizen.lookup", recipient=None,
+        content_type="application/json", payload=payload)
+    return replace(base, **fields)
+
+
+# --- success --------------------------------------------------------------------------------
+def test_lookup_with_wsdl_from_url_returns_the_answer_as_json(
+        service: SoapService, make_connector: MakeConnector) -> None:
+    result = make_connector(service.wsdl_url).deliver(message())
+
+    answer = json.loads(result.response)
+    assert result.remote_status == "200"
+    assert result.content_type == "application/json"
+    assert answer["Found"] is True
+    assert answer["Citizen"]["BirthDate"] == "1990-01-15"
+    [call] = service.received
+    assert call.operation == "LookupCitizen"
+    assert call.arguments == {"IdNumber": KNOWN_ID, "Purpose": "dossier 1.000656"}
+
+
+def test_unknown_citizen_is_a_successful_not_found_answer(
+        service: SoapService, make_connector: MakeConnector) -> None:
+    result = make_connector(service.wsdl_url).deliver(message({"IdNumber": "999999999999"}))
+    assert json.loads(result.response) == {"Found": False, "Citizen": None}
+
+
+def test_wsdl_from_a_file_with_endpoint_override_delivers(
+        service: SoapService, make_connector: MakeConnector) -> None:
+    connector = make_connector(str(WSDL_PATH), endpoint=service.endpoint)
+    assert json.loads(connector.deliver(message()).response)["Found"] is True
+    assert service.request_count == 1  # the WSDL came from disk: only the call was sent
+
+
+def test_receive_message_passes_payload_and_message_id_and_reports_the_ack_code(
+        service: SoapService, make_connector: MakeConnector) -> None:
+    connector = make_connector(service.wsdl_url, "ReceiveMessage", payload_field="Payload",
+                               message_id_field="MessageId", result_status_field="AckCode",
+                               static_arguments={"Sender": "000.00.00.H49"})
+    edxml = "<edXML><Subject>Công văn</Subject></edXML>".encode()
+    msg = message(edxml, content_type="application/xml")
+
+    result = connector.deliver(msg)
+
+    [call] = service.received
+    assert call.arguments == {"MessageId": msg.id, "Sender": "000.00.00.H49",
+                              "Payload": edxml.decode()}
+    assert result.remote_status == "00"
+    assert json.loads(result.response)["Duplicate"] is False
+
+
+def test_redelivery_is_recognised_by_the_service_through_the_message_id(
+        service: SoapService, make_connector: MakeConnector) -> None:
+    connector = make_connector(service.wsdl_url, "ReceiveMessage", payload_field="Payload",
+                               message_id_field="MessageId")
+    msg = message(b"<edXML/>")
+    connector.deliver(msg)
+    second = connector.deliver(replace(msg, attempt=2))
+
+    assert json.loads(second.response)["Duplicate"] is True
+    assert service.unique_keys() == [msg.id]
+
+
+def test_wsdl_is_loaded_once_per_connector_instance(
+        service: SoapService, make_connector: MakeConnector) -> None:
+    connector = make_connector(service.wsdl_url)
+    for _ in range(3):
+        connector.deliver(message())
+    assert service.request_count == 1 + 3  # one WSDL download, three calls
+
+
+def test_auth_header_is_sent_on_wsdl_download_and_calls(
+        service: SoapService, make_connector: MakeConnector,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("NDXP_KEY", SECRET)
+    connector = make_connector(service.wsdl_url,
+                               auth={"type": "api_key", "header": "X-NDXP-Key",
+                                     "key_env": "NDXP_KEY"})
+    connector.deliver(message())
+    assert service.received[0].headers["x-ndxp-key"] == SECRET
+
+
+# --- error mapping --------------------------------------------------------------------------
+def test_client_fault_maps_to_permanent_error(
+        service: SoapService, make_connector: MakeConnector) -> None:
+    with pytest.raises(PermanentDeliveryError) as caught:
+        make_connector(service.wsdl_url).deliver(message({"IdNumber": "12345"}))
+    assert caught.value.remote_status == "fault:Client"
+    assert caught.value.details["fault_string"] == "IdNumber must be 12 digits"
+
+
+def test_server_fault_maps_to_transient_error(
+        service: SoapService, make_connector: MakeConnector) -> None:
+    connector = make_connector(service.wsdl_url)
+    connector.health()  # load the WSDL before the fault is armed
+    service.set_faults(fail_next=1)  # the SOAP service's injected failure: soap:Server, HTTP 500
+    with pytest.raises(TransientDeliveryError) as caught:
+        connector.deliver(message())
+    assert caught.value.remote_status == "fault:Server"
+    assert caught.value.details["http_status"] == 500
+    assert connector.deliver(message()).remote_status == "200"  # and the retry succeeds
+
+
+def test_server_fault_is_permanent_when_server_faults_are_not_retryable(
+        service: SoapService, make_connector: MakeConnector) -> None:
+    connector = make_connector(service.wsdl_url, server_faults_retryable=False)
+    connector.health()
+    service.set_faults(fail_next=1, fail_status=500)
+    with pytest.raises(PermanentDeliveryError):
+        connector.deliver(message())
+
+
+@pytest.mark.parametrize("status", [503, 502, 429])
+def test_gateway_error_without_soap_fault_maps_to_transient_error(
+        service: SoapService, make_connector: MakeConnector, status: int) -> None:
+    connector = make_connector(service.wsdl_url)
+    connector.health()
+    service.set_faults(fail_next=1, fail_status=status)
+    with pytest.raises(TransientDeliveryError) as caught:
+        connector.deliver(message())
+    assert caught.value.remote_status == str(status)
+
+
+def test_gateway_404_without_soap_fault_maps_to_permanent_error(
+        service: SoapService, make_connector: MakeConnector) -> None:
+    connector = make_connector(service.wsdl_url)
+    connector.health()
+    service.set_faults(fail_next=1, fail_status=404)
+    with pytest.raises(PermanentDeliveryError) as caught:
+        connector.deliver(message())
+    assert caught.value.remote_status == "404"
+
+
+def test_outage_maps_to_transient_connection_error(
+        service: SoapService, make_connector: MakeConnector) -> None:
+    connector = make_connector(service.wsdl_url)
+    connector.health()
+    service.set_faults(outage=True)
+    with pytest.raises(TransientDeliveryError) as caught:
+        connector.deliver(message())
+    assert caught.value.remote_status == "connection_error"
+
+
+def test_timeout_maps_to_transient_error(
+        service: SoapService, make_connector: MakeConnector) -> None:
+    connector = make_connector(service.wsdl_url, timeout_seconds=5)
+    connector.health()
+    service.set_faults(latency_ms=1000)
+    with pytest.raises(TransientDeliveryError) as caught:
+        connector.deliver(message(), timeout=0.2)
+    assert caught.value.remote_status == "timeout"
+
+
+def test_unreachable_wsdl_is_transient_and_loaded_on_the_next_delivery(
+        make_connector: MakeConnector) -> None:
+    service = SoapService().start()
+    service.stop()
+    connector = make_connector(service.wsdl_url)
+    with pytest.raises(TransientDeliveryError) as caught:
+        connector.deliver(message())
+    assert caught.value.remote_status == "connection_error"
+    with service.start():  # same port
+        assert connector.deliver(message()).remote_status == "200"
+
+
+def test_stopped_service_after_wsdl_was_loaded_is_transient(
+        make_connector: MakeConnector) -> None:
+    service = SoapService().start()
+    connector = make_connector(service.wsdl_url)
+    connector.deliver(message())
+    service.stop()
+    with pytest.raises(TransientDeliveryError):
+        connector.deliver(message())
+
+
+def test_payload_that_is_not_a_json_object_is_a_permanent_mapping_error(
+        service: SoapService, make_connector: MakeConnector) -> None:
+    connector = make_connector(service.wsdl_url)
+    for payload in (b"<xml/>", b"[1, 2]"):
+        with pytest.raises(PermanentDeliveryError, match="JSON object") as caught:
+            connector.deliver(message(payload))
+        assert caught.value.details["reason"] == "mapping"
+    assert service.received == []
+
+
+def test_argument_the_operation_does_not_take_is_a_permanent_mapping_error(
+        service: SoapService, make_connector: MakeConnector) -> None:
+    with pytest.raises(PermanentDeliveryError, match="IdNo") as caught:
+        make_connector(service.wsdl_url).deliver(message({"IdNo": KNOWN_ID}))
+    assert caught.value.details["reason"] == "mapping"
+
+
+def test_unknown_operation_is_a_permanent_configuration_error(
+        service: SoapService, make_connector: MakeConnector) -> None:
+    connector = make_connector(service.wsdl_url, "GetDocument")
+    with pytest.raises(PermanentDeliveryError, match="LookupCitizen") as caught:
+        connector.deliver(message())
+    assert caught.value.details["reason"] == "config"
+    assert not connector.health().ok
+
+
+def test_missing_wsdl_file_is_a_permanent_configuration_error(
+        make_connector: MakeConnector, tmp_path: Path) -> None:
+    with pytest.raises(PermanentDeliveryError) as caught:
+        make_connector(str(tmp_path / "nope.wsdl")).deliver(message())
+    assert caught.value.details["reason"] == "config"
+
+
+def test_wsdl_with_a_doctype_is_refused(
+        service: SoapService, make_connector: MakeConnector, tmp_path: Path) -> None:
+    hostile = tmp_path / "hostile.wsdl"
+    text = WSDL_PATH.read_text(encoding="utf-8").replace(
+        "<wsdl:definitions", '<!DOCTYPE d [<!ENTITY x SYSTEM "file:///etc/passwd">]>\n'
+                             "<wsdl:definitions", 1)
+    hostile.write_text(text, encoding="utf-8")
+    with pytest.raises(PermanentDeliveryError, match="DTD"):
+        make_connector(str(hostile), endpoint=service.endpoint).deliver(message())
+
+
+def test_secret_quoted_in_a_fault_is_scrubbed_from_the_error(
+        make_connector: MakeConnector, monkeypatch: pytest.MonkeyPatch) -> None:
+    class EchoingService(SoapService):  # a service that quotes the credential in its fault
+        def fault_response(self, status: int) -> SandboxResponse:
+            return soap_fault("Client", f"token {SECRET} is not valid for this service")
+
+    monkeypatch.setenv("NDXP_TOKEN", SECRET)
+    with EchoingService() as service:
+        connector = make_connector(service.wsdl_url,
+                                   auth={"type": "bearer", "token_env": "NDXP_TOKEN"})
+        connector.health()
+        service.set_faults(fail_next=1)
+        with pytest.raises(PermanentDeliveryError) as caught:
+            connector.deliver(message())
+    assert SECRET not in str(caught.value.as_dict())
+    assert "token *** is not valid" in caught.value.message
+
+
+# --- configuration and health ---------------------------------------------------------------
+@pytest.mark.parametrize(("config", "path", "mentions"), [
+    ({"wsdl": "x.wsdl"}, "(root)", "operation"),
+    ({"operation": "Op"}, "(root)", "wsdl"),
+    ({"wsdl": "x.wsdl", "operation": "Op", "timeout_seconds": -1}, "timeout_seconds", "-1"),
+    ({"wsdl": "x.wsdl", "operation": "Op", "payload_fields": "P"}, "(root)", "payload_fields"),
+    ({"wsdl": "x.wsdl", "operation": "Op", "endpoint": "partner:80"}, "endpoint", "match"),
+    ({"wsdl": "x.wsdl", "operation": "Op", "auth": {"type": "api_key"}}, "auth", "key_env"),
+])
+def test_invalid_config_raises_schema_violation_naming_the_field(
+        config: dict[str, Any], path: str, mentions: str) -> None:
+    with pytest.raises(SchemaViolation) as caught:
+        SoapConnector("citizen", config)
+    errors = caught.value.details["errors"]
+    assert any(e["path"] == path and mentions in e["message"] for e in errors), errors
+
+
+def test_soap_type_is_registered_under_the_connector_entry_point() -> None:
+    assert connector_type("soap") is SoapConnector
+
+
+def test_health_is_ok_when_wsdl_loads_and_endpoint_answers(
+        service: SoapService, make_connector: MakeConnector) -> None:
+    health = make_connector(service.wsdl_url).health()
+    assert health.ok, health.detail
+
+
+def test_health_is_not_ok_during_an_outage(
+        service: SoapService, make_connector: MakeConnector) -> None:
+    connector = make_connector(service.wsdl_url)
+    assert connector.health().ok
+    service.set_faults(outage=True)
+    assert not connector.health().ok
+
+
+def test_health_is_not_ok_when_the_wsdl_cannot_be_loaded(make_connector: MakeConnector) -> None:
+    service = SoapService().start()
+    service.stop()
+    assert not make_connector(service.wsdl_url).health().ok
+
+
+# --- the sandbox service itself -------------------------------------------------------------
+def test_service_serves_its_wsdl_with_its_real_address(service: SoapService) -> None:
+    text = requests.get(service.wsdl_url).text
+    assert f'location="{service.endpoint}"' in text
+    assert "sandbox.invalid" not in text
+    assert zeep.Client(service.wsdl_url).service.LookupCitizen(
+        IdNumber=KNOWN_ID, Purpose="test").Found is True
+
+
+def test_service_refuses_a_doctype_with_a_client_fault(service: SoapService) -> None:
+    body = (b'<?xml version="1.0"?><!DOCTYPE e [<!ENTITY x "boom">]>'
+            b'<e:Envelope xmlns:e="http://schemas.xmlsoap.org/soap/envelope/"><e:Body>&x;'
+            b"</e:Body></e:Envelope>")
+    r = requests.post(service.endpoint, data=body, headers={"Content-Type": "text/xml"})
+    assert r.status_code == 500
+    assert b"soap:Client" in r.content and b"DOCTYPE" in r.content
+    assert service.received == []
+
+
+def test_service_answers_malformed_xml_and_unknown_operations_with_client_faults(
+        service: SoapService) -> None:
+    malformed = requests.post(service.endpoint, data=b"<not-closed>")
+    unknown = requests.post(service.endpoint, data=(
+        b'<e:Envelope xmlns:e="http://schemas.xmlsoap.org/soap/envelope/"><e:Body>'
+        b'<Other xmlns="urn:x"/></e:Body></e:Envelope>'))
+    for r in (malformed, unknown):
+        assert r.status_code == 500 and b"soap:Client" in r.content
