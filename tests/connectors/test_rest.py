@@ -18,6 +18,7 @@ from hub.errors import PermanentDeliveryError, SchemaViolation, TransientDeliver
 from hub.ids import new_id
 from sandbox.rest_sink import RestSink
 from sandbox.server import SandboxResponse
+from tests.connectors.contract import ConnectorContract
 
 SECRET = "tok-3f9a-very-secret"
 
@@ -402,3 +403,19 @@ def test_missing_client_certificate_file_is_a_permanent_configuration_error(
     with pytest.raises(PermanentDeliveryError) as caught:
         connector.deliver(message())
     assert caught.value.details["reason"] == "config"
+
+
+class TestRestConnectorContract(ConnectorContract):
+    @pytest.fixture
+    def partner(self, sink: RestSink) -> RestSink:
+        return sink
+
+    @pytest.fixture
+    def connector(self, partner: RestSink) -> Iterator[RestConnector]:
+        instance = RestConnector("contract", {"url": partner.url + "/in", "timeout_seconds": 2})
+        yield instance
+        instance.close()
+
+    @pytest.fixture
+    def outbound(self) -> OutboundMessage:
+        return message()

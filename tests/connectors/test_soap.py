@@ -18,6 +18,7 @@ from hub.errors import PermanentDeliveryError, SchemaViolation, TransientDeliver
 from hub.ids import new_id
 from sandbox.server import SandboxResponse
 from sandbox.soap_service import WSDL_PATH, SoapService, soap_fault
+from tests.connectors.contract import ConnectorContract
 
 SECRET = "soap-tok-77c1-very-secret"
 KNOWN_ID = "001090000001"
@@ -358,3 +359,21 @@ def test_service_answers_malformed_xml_and_unknown_operations_with_client_faults
         b'<Other xmlns="urn:x"/></e:Body></e:Envelope>'))
     for r in (malformed, unknown):
         assert r.status_code == 500 and b"soap:Client" in r.content
+
+
+class TestSoapConnectorContract(ConnectorContract):
+    @pytest.fixture
+    def partner(self, service: SoapService) -> SoapService:
+        return service
+
+    @pytest.fixture
+    def connector(self, partner: SoapService) -> Iterator[SoapConnector]:
+        instance = SoapConnector("contract", {
+            "wsdl": str(WSDL_PATH), "endpoint": partner.endpoint, "operation": "ReceiveMessage",
+            "message_id_field": "MessageId", "payload_field": "Payload", "timeout_seconds": 2})
+        yield instance
+        instance.close()
+
+    @pytest.fixture
+    def outbound(self) -> OutboundMessage:
+        return message(b'{"MaHoSo": "H49.01-240101-0001"}')
