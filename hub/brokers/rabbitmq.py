@@ -153,9 +153,9 @@ class RabbitMQBroker(Broker):
         if queue_type not in ("classic", "quorum"):
             raise ValueError(f"queue_type must be 'classic' or 'quorum', not {queue_type!r}")
         self.params = pika.URLParameters(url)
-        given = parse_qs(urlparse(url).query)
+        self._given = set(parse_qs(urlparse(url).query))
         for name, value in URL_DEFAULTS.items():
-            if name not in given:
+            if name not in self._given:
                 setattr(self.params, name, value)
         self.queue_type = queue_type
         self.prefix = prefix
@@ -171,7 +171,8 @@ class RabbitMQBroker(Broker):
     def connect(self, heartbeat: int) -> BlockingConnection:
         """A new connection, owned by the calling thread (BrokerError if refused)."""
         params = copy.copy(self.params)
-        params.heartbeat = heartbeat
+        if "heartbeat" not in self._given:
+            params.heartbeat = heartbeat
         try:
             return BlockingConnection(params)
         except DRIVER_ERRORS as exc:
