@@ -137,11 +137,22 @@ def parse(content_type: str, body: bytes) -> Any:
 
 
 def edxml_document_id(document: Any) -> str | None:
-    """The edXML ``MessageHeader/DocumentId``, kept so a resubmitted document is recognised."""
+    """The edXML ``MessageHeader/DocumentId`` (status messages carry theirs under
+    ``ResponseFor`` and have none of their own)."""
     if not isinstance(document, etree._Element):
         return None
     found = document.xpath("//*[local-name()='MessageHeader']/*[local-name()='DocumentId']")
     return found[0].text.strip() if found and found[0].text else None
+
+
+def edxml_idempotency_key(document: Any, document_id: str | None) -> str | None:
+    """A resubmitted edXML document is recognised by its DocumentId *and* business type: a new
+    document, its update, its replacement and its revocation share the DocumentId."""
+    if document_id is None:
+        return None
+    kind = document.xpath("string(//*[local-name()='TraceHeaderList']"
+                          "/*[local-name()='Bussiness']/*[local-name()='BussinessDocType'])")
+    return f"edxml:{document_id}#{kind.strip() or '0'}"
 
 
 def submit(hub: Hub, caller: Caller, sub: Submission) -> Accepted:
@@ -155,7 +166,7 @@ def submit(hub: Hub, caller: Caller, sub: Submission) -> Accepted:
         route_rows = conn.execute(select(routes)).mappings().all()
     targets = routing.resolve(route_rows, sub.service, sub.recipients, document, sub.headers)
     document_id = edxml_document_id(document)
-    key = sub.idempotency_key or document_id
+    key = sub.idempotency_key or edxml_idempotency_key(document, document_id)
     message_id = new_id()
     ref = hub.blobs.put(sub.body) if len(sub.body) > hub.settings.blob_threshold_bytes else None
     try:
