@@ -269,7 +269,7 @@ def check_header_names(config: Mapping[str, Any]) -> None:
     auth = config.get("auth") or {}
     if auth.get("type") == "api_key":
         reserved.add(auth.get("header", "X-API-Key").lower())
-    errors = [{"path": f"{field}/{name}" if field == "headers" else f"{field}/{i}",
+    errors = [{"path": f"/{field}/{name}" if field == "headers" else f"/{field}/{i}",
                "message": f"header {name!r} is set by the connector or by auth, not by config"}
               for field in ("headers", "forward_headers")
               for i, name in enumerate(config.get(field, ()))

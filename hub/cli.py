@@ -16,6 +16,7 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from hub.client import ClientError, HubClient
@@ -43,8 +44,13 @@ DEFAULT_URL = "http://127.0.0.1:8080"
 
 
 def fail(message: str) -> typer.Exit:
-    err.print(f"[red]error:[/red] {message}", highlight=False, soft_wrap=True)
+    err.print(f"[red]error:[/red] {escape(message)}", highlight=False, soft_wrap=True)
     return typer.Exit(1)
+
+
+def row(*cells: object) -> list[str]:
+    """Table cells as literal text: a ``[`` in a partner's error is not Rich markup."""
+    return [escape("" if c is None else str(c)) for c in cells]
 
 
 def client(url: str, key: str | None) -> HubClient:
@@ -180,7 +186,8 @@ def send(service: Annotated[str, typer.Argument(help="Service code.")],
     if as_json:
         emit(result, True)
     else:
-        out.print(f"{'duplicate of' if result['duplicate'] else 'accepted'} {result['id']}")
+        out.print(f"{'duplicate of' if result['duplicate'] else 'accepted'} {result['id']}",
+                  markup=False)
 
 
 def _detail(exc: ClientError) -> str:
@@ -201,17 +208,18 @@ def trace(message_id: str, url: UrlOpt = DEFAULT_URL, key: KeyOpt = None,
     if as_json:
         emit(msg, True)
         return
-    out.print(f"[bold]{msg['id']}[/bold]  {msg['service_code']}  from "
-              f"{msg['sender_agency']}/{msg['sender_system']}  status [bold]{msg['status']}"
-              f"[/bold]  {msg['size']} bytes  trace "
-              f"{'intact' if msg['trace_intact'] else 'TAMPERED'}")
+    head = row(msg["id"], msg["service_code"], msg["sender_agency"], msg["sender_system"],
+               msg["status"])
+    out.print(f"[bold]{head[0]}[/bold]  {head[1]}  from {head[2]}/{head[3]}  status "
+              f"[bold]{head[4]}[/bold]  {msg['size']} bytes  trace "
+              f"{'intact' if msg['trace_intact'] else '[red]TAMPERED[/red]'}")
     out.print(f"created {msg['created_at']}")
     table = Table("#", "time (UTC)", "event", "attempt", "connector", "remote", "ms", "error")
     for e in msg["events"]:
-        table.add_row(str(e["seq"]), str(e["at"])[11:23], e["event"], str(e["attempt"] or ""),
-                      e["connector"] or "", e["remote_status"] or "",
-                      f"{e['duration_ms']:.1f}" if e["duration_ms"] is not None else "",
-                      e["error"] or "")
+        table.add_row(*row(e["seq"], str(e["at"])[11:23], e["event"], e["attempt"],
+                           e["connector"], e["remote_status"],
+                           f"{e['duration_ms']:.1f}" if e["duration_ms"] is not None else "",
+                           e["error"]))
     out.print(table)
 
 
@@ -229,8 +237,8 @@ def messages(service: str | None = None, status: str | None = None, sender: str 
         raise fail(f"{exc.code}: {exc.message}") from None
     table = Table("id", "created (UTC)", "service", "sender", "status", "bytes")
     for m in page["items"]:
-        table.add_row(m["id"], str(m["created_at"])[:19], m["service_code"] or "",
-                      m["sender_system"], m["status"], str(m["size"]))
+        table.add_row(*row(m["id"], str(m["created_at"])[:19], m["service_code"],
+                           m["sender_system"], m["status"], m["size"]))
     if page["next_cursor"] and not as_json:
         table.caption = f"more: --cursor {page['next_cursor']}"
     emit(page, as_json, table)
@@ -247,8 +255,8 @@ def dead_list(connector: str | None = None, limit: int = 50, url: UrlOpt = DEFAU
         raise fail(f"{exc.code}: {exc.message}") from None
     table = Table("delivery", "message", "connector", "attempts", "remote", "error")
     for d in page["items"]:
-        table.add_row(d["id"], d["message_id"], d["connector"], str(d["attempts"]),
-                      d["remote_status"] or "", (d["last_error"] or "")[:60])
+        table.add_row(*row(d["id"], d["message_id"], d["connector"], d["attempts"],
+                           d["remote_status"], (d["last_error"] or "")[:60]))
     emit(page, as_json, table)
 
 
@@ -261,7 +269,7 @@ def dead_replay(delivery_id: str, reason: str | None = None, url: UrlOpt = DEFAU
                               json={"reason": reason})
     except ClientError as exc:
         raise fail(f"{exc.code}: {exc.message}") from None
-    out.print(f"replayed {delivery_id}")
+    out.print(f"replayed {delivery_id}", markup=False)
 
 
 @dead_app.command("discard")
@@ -274,7 +282,7 @@ def dead_discard(delivery_id: str,
                               json={"reason": reason})
     except ClientError as exc:
         raise fail(f"{exc.code}: {exc.message}{_detail(exc)}") from None
-    out.print(f"discarded {delivery_id}")
+    out.print(f"discarded {delivery_id}", markup=False)
 
 
 @connectors_app.command("list")
@@ -290,11 +298,11 @@ def connectors_list(url: UrlOpt = DEFAULT_URL, key: KeyOpt = None,
         raise fail(f"{exc.code}: {exc.message}") from None
     table = Table("instance", "type", "enabled", "installed as")
     for inst in instances:
-        table.add_row(inst["name"], inst["type"], str(inst["enabled"]),
-                      types.get(inst["type"], "NOT INSTALLED"))
+        table.add_row(*row(inst["name"], inst["type"], inst["enabled"],
+                           types.get(inst["type"], "NOT INSTALLED")))
     for name, where in types.items():
         if not any(i["type"] == name for i in instances):
-            table.add_row("-", name, "-", where)
+            table.add_row(*row("-", name, "-", where))
     emit({"types": types, "instances": instances}, as_json, table)
 
 

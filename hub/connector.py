@@ -24,6 +24,7 @@ from typing import Any, ClassVar
 import jsonschema
 
 from hub.errors import NotFound, SchemaViolation
+from hub.schemas import field_errors
 
 log = logging.getLogger(__name__)
 ENTRY_POINT_GROUP = "lgsp.connectors"
@@ -90,10 +91,7 @@ class Connector(abc.ABC):
 
 def validate_config(cls: type[Connector], config: Mapping[str, Any]) -> None:
     validator = jsonschema.Draft202012Validator(cls.config_schema)
-    errors = [
-        {"path": "/".join(str(p) for p in e.absolute_path) or "(root)", "message": e.message}
-        for e in validator.iter_errors(dict(config))
-    ]
+    errors = [error for e in validator.iter_errors(dict(config)) for error in field_errors(e)]
     if errors:
         raise SchemaViolation(f"invalid configuration for connector type {cls.type_name!r}",
                               errors=errors)

@@ -14,7 +14,7 @@ from hub.config import Settings
 from hub.connector import Connector, connector_type
 from hub.errors import NotFound
 from hub.store.blobs import BlobStore
-from hub.store.db import make_engine, upgrade
+from hub.store.db import make_engine, reader, upgrade
 from hub.store.tables import connector_instances
 
 QUEUE_PREFIX = "lgsp.deliver."
@@ -41,6 +41,7 @@ class Hub:
     def __init__(self, settings: Settings, *, migrate: bool = True) -> None:
         self.settings = settings
         self.engine = make_engine(settings.sqlalchemy_url)
+        self.reader = reader(self.engine)
         if migrate:
             upgrade(self.engine)
         self.blobs = BlobStore(settings.blob_path)
@@ -56,7 +57,7 @@ class Hub:
             cached = self._connectors.get(name)
         if cached and now - cached[0] < CONNECTOR_TTL_SECONDS:
             return cached[2]
-        with self.engine.connect() as conn:
+        with self.reader.connect() as conn:
             row = conn.execute(select(connector_instances)
                                .where(connector_instances.c.name == name)).mappings().first()
         if row is None or not row["enabled"]:

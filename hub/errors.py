@@ -4,13 +4,15 @@ programs, the HTTP status an API caller sees, and whether trying again can help.
     HubError
     ├── RequestError (4xx, never retried: the caller must change the request)
     │   ├── MalformedInput        400 malformed_input     not JSON / not well-formed XML
-    │   ├── HostileInput          400 hostile_input       DTD, entities, XInclude
+    │   ├── HostileInput          400 hostile_input       a DOCTYPE or entity declaration
     │   ├── SchemaViolation       422 schema_violation    details.errors[*].path names the field
     │   ├── Unauthenticated       401 unauthenticated     missing or unknown API key
     │   ├── Forbidden             403 forbidden           no access rule (recorded as a denial)
     │   ├── NotFound              404 not_found
     │   ├── Conflict              409 conflict            e.g. replay of a message that is not dead
     │   ├── PayloadTooLarge       413 payload_too_large
+    │   ├── UnsupportedMediaType  415 unsupported_media_type  body type ≠ the service's
+    │   ├── UnknownReference      422 unknown_reference   names something not registered
     │   └── NoRoute               422 no_route            nothing routes this message
     └── DeliveryError (raised by connectors; mapped to retry or dead-letter)
         ├── TransientDeliveryError   retryable: connection failure, timeout, 5xx, 429
@@ -78,6 +80,16 @@ class Conflict(RequestError):
 class PayloadTooLarge(RequestError):
     code = "payload_too_large"
     status = 413
+
+
+class UnsupportedMediaType(RequestError):
+    code = "unsupported_media_type"
+    status = 415
+
+
+class UnknownReference(RequestError):
+    code = "unknown_reference"
+    status = 422
 
 
 class NoRoute(RequestError):

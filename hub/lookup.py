@@ -18,6 +18,7 @@ from hub.pipeline import (
     Caller,
     Submission,
     authorise,
+    check_envelope,
     load_service,
     parse,
     record_call,
@@ -43,12 +44,13 @@ class Answer:
 
 
 def call(hub: Hub, caller: Caller, sub: Submission) -> Answer:
-    with hub.engine.connect() as conn:
+    check_envelope(sub)
+    with hub.reader.connect() as conn:
         service = load_service(conn, sub.service)
         if service["mode"] != "sync":
             raise Conflict(f"service {sub.service!r} is asynchronous; submit a message instead")
         authorise(hub, conn, caller, sub.service, "call")
-    document = parse(sub.content_type, sub.body)
+    document = parse(sub.content_type, sub.body, service["content_type"])
     if service["request_schema"]:
         schemas.validate(service["request_schema"], document)
     message_id, target, delivery_id = record_call(hub, caller, sub, service, document)

@@ -36,7 +36,7 @@ def relay_once(hub: Hub, limit: int | None = None) -> int:
             _publish(hub, rows)
             _mark(conn, rows)
         return len(rows)
-    with hub.engine.connect() as conn:
+    with hub.reader.connect() as conn:
         rows = conn.execute(pending).all()
     _publish(hub, rows)
     with hub.engine.begin() as conn:

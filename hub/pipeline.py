@@ -34,9 +34,18 @@ from hub import mapping, routing, schemas, xmlsafe
 from hub.brokers.base import Delivery
 from hub.connector import OutboundMessage
 from hub.context import Hub, delivery_queue
-from hub.errors import Conflict, DeliveryError, Forbidden, MalformedInput, NotFound
+from hub.errors import (
+    Conflict,
+    DeliveryError,
+    Forbidden,
+    MalformedInput,
+    NotFound,
+    SchemaViolation,
+    UnsupportedMediaType,
+)
 from hub.events import Event, record
 from hub.ids import new_id
+from hub.schemas import JSON_TYPES, XML_TYPES, media_family
 from hub.security import mask_text
 from hub.store.db import utcnow
 from hub.store.tables import (
@@ -53,8 +62,6 @@ from hub.store.tables import (
 log = logging.getLogger(__name__)
 
 TERMINAL = ("delivered", "discarded")
-JSON_TYPES = ("application/json",)
-XML_TYPES = ("application/xml", "text/xml", "application/soap+xml")
 
 
 @dataclass(frozen=True)
@@ -104,7 +111,7 @@ def deny(hub: Hub, caller: Caller | None, service: str | None, action: str, reas
     with hub.engine.begin() as conn:
         conn.execute(insert(denials).values(
             at=utcnow(), system_code=caller.system if caller else None, service_code=service,
-            action=action, reason=reason, remote_addr=remote_addr))
+            action=action[:100], reason=reason[:300], remote_addr=(remote_addr or "")[:64] or None))
     log.warning("denied %s on %s for %s: %s", action, service, caller.system if caller else "-",
                 reason)
 
@@ -122,18 +129,43 @@ def authorise(hub: Hub, conn: Connection, caller: Caller, service: str, action: 
                         service=service)
 
 
-def parse(content_type: str, body: bytes) -> Any:
-    """The payload as a JSON value or an lxml element, by content type."""
-    media = content_type.split(";")[0].strip().lower()
-    if media in JSON_TYPES or media.endswith("+json"):
-        try:
-            return json.loads(body)
-        except (ValueError, UnicodeDecodeError) as exc:
-            raise MalformedInput("body is not valid JSON", reason=str(exc)) from None
-    if media in XML_TYPES or media.endswith("+xml"):
+def parse(content_type: str, body: bytes, expected: str | None = None) -> Any:
+    """The payload as a JSON value or an lxml element, by content type; ``expected`` is the
+    service's declared content type, whose family (JSON or XML) the body must share."""
+    family = media_family(content_type)
+    if family is None or (expected and family != media_family(expected)):
+        raise UnsupportedMediaType(
+            f"content type {content_type.split(';')[0]!r} is not accepted here",
+            accepted=[expected] if expected else [*JSON_TYPES, *XML_TYPES])
+    if family == "xml":
         return xmlsafe.parse(body)
-    raise MalformedInput(f"content type {media!r} is not accepted; use JSON or XML",
-                         accepted=[*JSON_TYPES, *XML_TYPES])
+    try:
+        return json.loads(body)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise MalformedInput("body is not valid JSON", reason=str(exc)) from None
+    except RecursionError:
+        raise MalformedInput("body is not valid JSON", reason="nested too deeply") from None
+
+
+# Column widths of what a caller puts in the envelope (see hub.store.tables).
+ENVELOPE_LIMITS = {"idempotency_key": 200, "correlation_id": 100, "causation_id": 100,
+                   "content_type": 100}
+MAX_RECIPIENTS = 1000
+
+
+def check_envelope(sub: Submission) -> None:
+    """Refuse envelope values the store cannot keep, naming each, before anything is stored."""
+    errors = [{"path": f"/{name}", "message": f"longer than {limit} characters"}
+              for name, limit in ENVELOPE_LIMITS.items()
+              if len(getattr(sub, name) or "") > limit]
+    errors += [{"path": f"/recipients/{i}", "message": "an agency code of 1-64 characters"}
+               for i, r in enumerate(sub.recipients) if not 0 < len(r) <= 64]
+    if len(sub.recipients) > MAX_RECIPIENTS:
+        errors.append({"path": "/recipients", "message": f"more than {MAX_RECIPIENTS}"})
+    if len(set(sub.recipients)) != len(sub.recipients):
+        errors.append({"path": "/recipients", "message": "a recipient is named twice"})
+    if errors:
+        raise SchemaViolation("the message envelope is not valid", errors=errors)
 
 
 def edxml_document_id(document: Any) -> str | None:
@@ -157,10 +189,11 @@ def edxml_idempotency_key(document: Any, document_id: str | None) -> str | None:
 
 def submit(hub: Hub, caller: Caller, sub: Submission) -> Accepted:
     """Accept ``sub`` durably or raise a ``RequestError``; nothing is stored on refusal."""
-    with hub.engine.connect() as conn:
+    check_envelope(sub)
+    with hub.reader.connect() as conn:
         service = load_service(conn, sub.service)
         authorise(hub, conn, caller, sub.service, "submit")
-        document = parse(sub.content_type, sub.body)
+        document = parse(sub.content_type, sub.body, service["content_type"])
         if service["request_schema"]:
             schemas.validate(service["request_schema"], document)
         route_rows = conn.execute(select(routes)).mappings().all()
@@ -180,7 +213,7 @@ def submit(hub: Hub, caller: Caller, sub: Submission) -> Accepted:
     except IntegrityError:
         if not key:
             raise
-        with hub.engine.connect() as conn:
+        with hub.reader.connect() as conn:
             first = conn.execute(select(idempotency_keys.c.message_id).where(
                 idempotency_keys.c.sender_system == caller.system,
                 idempotency_keys.c.key == key)).scalar_one()
@@ -193,7 +226,7 @@ def record_call(hub: Hub, caller: Caller, sub: Submission, service: Mapping[str,
                 document: Any) -> tuple[str, routing.Target, str]:
     """Store a synchronous call (message, one delivery, no outbox); returns the message id,
     the target and the delivery id."""
-    with hub.engine.connect() as conn:
+    with hub.reader.connect() as conn:
         route_rows = conn.execute(select(routes)).mappings().all()
     targets = routing.resolve(route_rows, sub.service, sub.recipients, document, sub.headers)
     if len(targets) != 1:
@@ -299,7 +332,7 @@ def process(hub: Hub, job: Delivery) -> None:
     """Broker handler: deliver one delivery and settle the broker message. Idempotent: a
     redelivered job whose delivery is already finished is acknowledged and dropped."""
     ref = json.loads(job.body)
-    with hub.engine.connect() as conn:
+    with hub.reader.connect() as conn:
         row = conn.execute(
             select(deliveries, messages.c.correlation_id, messages.c.sender_agency,
                    messages.c.sender_system, messages.c.service_code, messages.c.content_type,

@@ -10,12 +10,14 @@ from collections.abc import Mapping
 from typing import Any
 
 import jsonschema
+from lxml import etree
 from sqlalchemy import Connection, Table, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from hub import schemas
 from hub.connector import connector_type, validate_config
-from hub.errors import Conflict, NotFound, SchemaViolation
+from hub.errors import Conflict, NotFound, SchemaViolation, UnknownReference
+from hub.mapping import load as load_mapping
 from hub.routing import check_conditions
 from hub.security import new_api_key
 from hub.store.db import utcnow
@@ -46,6 +48,14 @@ def _code(field: str, value: str) -> str:
     return value
 
 
+def _require(conn: Connection, what: str, column, value: str | None, field: str) -> None:
+    """A reference to another registry entry must name one that exists (422, naming the
+    field) — checked before the insert, so a foreign-key failure never surfaces as a 500."""
+    if value is not None and conn.execute(select(column).where(column == value)).first() is None:
+        raise UnknownReference(f"{field} names {what} {value!r}, which is not registered",
+                               errors=[{"path": f"/{field}", "message": f"unknown {what}"}])
+
+
 def _insert(conn: Connection, table: Table, row: dict[str, Any], actor: str, what: str,
             key: str) -> dict[str, Any]:
     row["created_at"] = utcnow()
@@ -61,6 +71,7 @@ def _insert(conn: Connection, table: Table, row: dict[str, Any], actor: str, wha
 
 def add_agency(conn: Connection, actor: str, code: str, name: str,
                parent_code: str | None = None, level: int | None = None) -> dict[str, Any]:
+    _require(conn, "agency", agencies.c.code, parent_code, "parent_code")
     return _insert(conn, agencies, {"code": _code("code", code), "name": name,
                                     "parent_code": parent_code, "level": level},
                    actor, "agency", code)
@@ -73,6 +84,7 @@ def add_system(conn: Connection, actor: str, code: str, agency_code: str, name: 
     if role not in ("system", "admin"):
         raise SchemaViolation("role must be 'system' or 'admin'",
                               errors=[{"path": "/role", "message": "invalid role"}])
+    _require(conn, "agency", agencies.c.code, agency_code, "agency_code")
     key, prefix, digest = new_api_key()
     row = _insert(conn, systems, {"code": _code("code", code), "agency_code": agency_code,
                                   "name": name, "role": role, "key_prefix": prefix,
@@ -89,9 +101,14 @@ def add_service(conn: Connection, actor: str, code: str, name: str, mode: str = 
     if mode not in MODES:
         raise SchemaViolation("mode must be 'async' or 'sync'",
                               errors=[{"path": "/mode", "message": "invalid mode"}])
-    for schema in (request_schema, response_schema):
+    for field, schema in (("request_schema", request_schema),
+                          ("response_schema", response_schema)):
         if schema and schema not in schemas.schema_names():
-            raise NotFound(f"schema {schema!r} is not in the registry")
+            raise UnknownReference(f"schema {schema!r} is not in the registry",
+                                   errors=[{"path": f"/{field}", "message": "unknown schema"}])
+    if schemas.media_family(content_type) is None:
+        raise SchemaViolation("content_type must be a JSON or XML media type", errors=[
+            {"path": "/content_type", "message": "not JSON or XML"}])
     return _insert(conn, services, {"code": _code("code", code), "name": name, "mode": mode,
                                     "content_type": content_type, "version": version,
                                     "request_schema": request_schema,
@@ -100,6 +117,8 @@ def add_service(conn: Connection, actor: str, code: str, name: str, mode: str = 
 
 
 def allow(conn: Connection, actor: str, system_code: str, service_code: str) -> dict[str, Any]:
+    _require(conn, "system", systems.c.code, system_code, "system_code")
+    _require(conn, "service", services.c.code, service_code, "service_code")
     return _insert(conn, access_rules, {"system_code": system_code,
                                         "service_code": service_code},
                    actor, "access_rule", f"{system_code}->{service_code}")
@@ -135,10 +154,18 @@ def add_route(conn: Connection, actor: str, name: str, connector: str,
               service_code: str | None = None, recipient: str | None = None,
               condition: list[dict[str, Any]] | None = None, mapping: str | None = None,
               priority: int = 100) -> dict[str, Any]:
+    _require(conn, "connector", connector_instances.c.name, connector, "connector")
+    _require(conn, "service", services.c.code, service_code, "service_code")
+    if mapping is not None:
+        try:
+            load_mapping(mapping)
+        except NotFound:
+            raise UnknownReference(f"mapping {mapping!r} does not exist", errors=[
+                {"path": "/mapping", "message": "unknown mapping"}]) from None
     if condition:
         try:
             check_conditions(condition)
-        except (jsonschema.ValidationError, ValueError, SyntaxError) as exc:
+        except (jsonschema.ValidationError, re.error, etree.XPathError, ValueError) as exc:
             raise SchemaViolation("invalid route condition", errors=[
                 {"path": "/condition", "message": getattr(exc, "message", str(exc))}]) from None
     return _insert(conn, routes, {"name": _code("name", name), "connector": connector,

@@ -6,6 +6,7 @@ a JSON pointer-like path for JSON, the element path and line for XML.
 from __future__ import annotations
 
 import json
+import re
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,18 @@ from hub import xmlsafe
 from hub.errors import NotFound, SchemaViolation
 
 SCHEMA_DIR = Path(__file__).resolve().parent.parent / "schemas"
+JSON_TYPES = ("application/json",)
+XML_TYPES = ("application/xml", "text/xml", "application/soap+xml")
+
+
+def media_family(content_type: str) -> str | None:
+    """'json', 'xml', or None for a media type the hub does not take."""
+    media = content_type.split(";")[0].strip().lower()
+    if media in JSON_TYPES or media.endswith("+json"):
+        return "json"
+    if media in XML_TYPES or media.endswith("+xml"):
+        return "xml"
+    return None
 
 
 def schema_names() -> list[str]:
@@ -66,9 +79,29 @@ def validate(name: str, document: Any) -> None:
                        "message": e.message} for e in schema.error_log]
             raise SchemaViolation(f"document does not match {name}", schema=name, errors=errors)
         return
-    errors = [
-        {"path": "/" + "/".join(str(p) for p in e.absolute_path), "message": e.message}
-        for e in sorted(json_validator(name).iter_errors(document), key=lambda e: e.path)
-    ]
+    if isinstance(document, etree._Element):
+        raise SchemaViolation(f"schema {name} expects a JSON document, not XML")
+    errors = [error for e in sorted(json_validator(name).iter_errors(document),
+                                    key=lambda e: list(map(str, e.absolute_path)))
+              for error in field_errors(e)]
     if errors:
         raise SchemaViolation(f"document does not match {name}", schema=name, errors=errors)
+
+
+_REQUIRED = re.compile(r"^'(.+)' is a required property$")
+_UNEXPECTED = re.compile(r"'([^']+)'")
+
+
+def field_errors(error: jsonschema.ValidationError) -> list[dict[str, str]]:
+    """One entry per offending field, its path pointing at the field itself — also for a
+    missing required property or an unexpected one, which jsonschema reports on the parent."""
+    base = "/" + "/".join(str(p) for p in error.absolute_path)
+    join = base.rstrip("/") + "/"
+    if error.validator == "required" and (found := _REQUIRED.match(error.message)):
+        return [{"path": join + found.group(1), "message": f"{found.group(1)!r} is required"}]
+    if error.validator == "additionalProperties" and isinstance(error.instance, dict):
+        allowed = error.schema.get("properties", {})
+        extra = [k for k in error.instance if k not in allowed] or \
+            _UNEXPECTED.findall(error.message)
+        return [{"path": join + k, "message": f"{k!r} is not allowed here"} for k in extra]
+    return [{"path": base, "message": error.message}]

@@ -33,7 +33,7 @@ class Worker:
         return self
 
     def _sync_queues(self) -> None:
-        with self.hub.engine.connect() as conn:
+        with self.hub.reader.connect() as conn:
             names = conn.execute(select(connector_instances.c.name)).scalars().all()
         for name in names:
             queue = delivery_queue(name)

@@ -12,11 +12,12 @@ from collections.abc import Iterator
 import pika
 import psycopg
 import pytest
-from sqlalchemy import text
+from sqlalchemy import select, text
 
+from hub.brokers.base import dead_letter_queue
 from hub.config import Settings
-from hub.context import Hub
-from hub.store.tables import metadata
+from hub.context import Hub, delivery_queue
+from hub.store.tables import connector_instances, metadata
 from sandbox.rest_sink import RestSink
 from tests.support.running import RunningHub, start_hub
 
@@ -83,12 +84,31 @@ def settings(backend, tmp_path, request) -> Settings:
     return make_settings(backend, tmp_path, request)
 
 
+def delete_queues(hub: Hub) -> None:
+    """Drop the RabbitMQ queues this test's hub made (its connectors' queues and dead-letter
+    queues; delay queues expire by themselves), so runs leave the broker as they found it."""
+    if hub.settings.broker_url == "embedded":
+        return
+    with hub.reader.connect() as conn:
+        names = conn.execute(select(connector_instances.c.name)).scalars().all()
+    connection = pika.BlockingConnection(pika.URLParameters(hub.settings.broker_url))
+    try:
+        channel = connection.channel()
+        for name in names:
+            queue = hub.settings.queue_prefix + delivery_queue(name)
+            for each in (queue, dead_letter_queue(queue)):
+                channel.queue_delete(each)
+    finally:
+        connection.close()
+
+
 @pytest.fixture
 def hub(settings) -> Iterator[Hub]:
     hub = Hub(settings)
     if hub.engine.dialect.name == "postgresql":
         _truncate(hub)
     yield hub
+    delete_queues(hub)
     hub.close()
 
 

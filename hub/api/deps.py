@@ -39,7 +39,7 @@ def get_caller(request: Request, hub: HubDep) -> Caller:
     prefix = split_key(key)
     row = None
     if prefix:
-        with hub.engine.connect() as conn:
+        with hub.reader.connect() as conn:
             row = conn.execute(select(systems).where(systems.c.key_prefix == prefix)).first()
     if row is None or not row.active or not key_matches(key, row.key_hash):
         deny(hub, None, None, action, "unknown or revoked API key", addr)

@@ -29,6 +29,7 @@ from hub.brokers.base import (
     dead_letter_queue,
 )
 from hub.errors import BrokerError
+from hub.store.db import reader
 from hub.store.tables import queue_items
 
 log = logging.getLogger(__name__)
@@ -204,7 +205,7 @@ class EmbeddedBroker(Broker):
         return EmbeddedConsumer(self, queues, handler, prefetch)
 
     def depth(self, queue: str) -> int:
-        with self.engine.connect() as conn:
+        with reader(self.engine).connect() as conn:
             return conn.execute(select(func.count()).select_from(queue_items)
                                 .where(queue_items.c.queue == queue)).scalar_one()
 
@@ -214,7 +215,7 @@ class EmbeddedBroker(Broker):
 
     def ping(self) -> None:
         try:
-            with self.engine.connect() as conn:
+            with reader(self.engine).connect() as conn:
                 conn.execute(text("SELECT 1"))
         except SQLAlchemyError as exc:
             raise BrokerError("embedded broker store unreachable") from exc

@@ -13,7 +13,6 @@ from pathlib import Path
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import Engine, create_engine, event
-from sqlalchemy.pool import NullPool
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -29,6 +28,14 @@ def as_utc(value: datetime | None) -> datetime | None:
     return value
 
 
+READ_OPTION = "lgsp_read_only"
+
+
+def reader(engine: Engine) -> Engine:
+    """The same engine for read-only work: on SQLite its transactions take no write lock."""
+    return engine.execution_options(**{READ_OPTION: True})
+
+
 def is_sqlite(engine: Engine) -> bool:
     return engine.dialect.name == "sqlite"
 
@@ -39,7 +46,7 @@ def make_engine(url: str, *, pool_size: int = 10) -> Engine:
         if path and path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False},
-                               poolclass=NullPool)
+                               pool_size=pool_size, max_overflow=4 * pool_size)
 
         @event.listens_for(engine, "connect")
         def _pragmas(dbapi_conn, _record) -> None:  # pragma: no cover - driver hook
@@ -53,9 +60,11 @@ def make_engine(url: str, *, pool_size: int = 10) -> Engine:
 
         @event.listens_for(engine, "begin")
         def _begin(conn) -> None:  # pragma: no cover - driver hook
-            # IMMEDIATE takes the write lock up front, so two writers queue on busy_timeout
-            # instead of one failing with "database is locked" when it upgrades a read lock.
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
+            # A writer takes the lock up front (IMMEDIATE), so two writers queue on busy_timeout
+            # instead of one failing when it upgrades a read snapshot. Readers (see ``reader``)
+            # begin deferred and never block a writer under WAL.
+            read = conn.get_execution_options().get(READ_OPTION)
+            conn.exec_driver_sql("BEGIN" if read else "BEGIN IMMEDIATE")
 
         return engine
     if url.startswith("postgresql://"):

@@ -269,21 +269,23 @@ def test_deliver_maps_an_outage_to_transient_connection_error(
 
 # --- configuration --------------------------------------------------------------------------
 @pytest.mark.parametrize(("config", "path", "mentions"), [
-    ({}, "(root)", "url"),
-    ({"url": 5}, "url", "string"),
-    ({"url": "ftp://partner"}, "url", "does not match"),
-    ({"url": "http://p", "method": "GET"}, "method", "GET"),
-    ({"url": "http://p", "timeout_seconds": 0}, "timeout_seconds", "0"),
-    ({"url": "http://p", "timeout_seconds": {"read": 1, "total": 2}}, "timeout_seconds", "total"),
-    ({"url": "http://p", "auth": {"type": "bearer", "token": SECRET}}, "auth", "token"),
-    ({"url": "http://p", "auth": {"type": "bearer"}}, "auth", "token_env"),
+    ({}, "/url", "url"),
+    ({"url": 5}, "/url", "string"),
+    ({"url": "ftp://partner"}, "/url", "does not match"),
+    ({"url": "http://p", "method": "GET"}, "/method", "GET"),
+    ({"url": "http://p", "timeout_seconds": 0}, "/timeout_seconds", "0"),
+    ({"url": "http://p", "timeout_seconds": {"read": 1, "total": 2}}, "/timeout_seconds/total",
+     "total"),
+    ({"url": "http://p", "auth": {"type": "bearer", "token": SECRET}}, "/auth/token", "token"),
+    ({"url": "http://p", "auth": {"type": "bearer"}}, "/auth/token_env", "token_env"),
     ({"url": "http://p", "auth": {"type": "api_key", "key_env": "K", "token_env": "T"}},
-     "auth/token_env", ""),
-    ({"url": "http://p", "client_key": "/k.pem"}, "(root)", "client_cert"),
-    ({"url": "http://p", "retries": 3}, "(root)", "retries"),
-    ({"url": "http://p", "headers": {"Authorization": "Basic x"}}, "headers/Authorization", ""),
-    ({"url": "http://p", "headers": {"X-LGSP-Sender": "me"}}, "headers/X-LGSP-Sender", ""),
-    ({"url": "http://p", "headers": {"Bad Name": "x"}}, "headers", "Bad Name"),
+     "/auth/token_env", ""),
+    ({"url": "http://p", "client_key": "/k.pem"}, "/", "client_cert"),
+    ({"url": "http://p", "retries": 3}, "/retries", "retries"),
+    ({"url": "http://p", "headers": {"Authorization": "Basic x"}}, "/headers/Authorization",
+     "Authorization"),
+    ({"url": "http://p", "headers": {"X-LGSP-Sender": "me"}}, "/headers/X-LGSP-Sender", ""),
+    ({"url": "http://p", "headers": {"Bad Name": "x"}}, "/headers", "Bad Name"),
 ])
 def test_invalid_config_raises_schema_violation_naming_the_field(
         config: dict[str, Any], path: str, mentions: str) -> None:

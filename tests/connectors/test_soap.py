@@ -293,12 +293,14 @@ def test_secret_quoted_in_a_fault_is_scrubbed_from_the_error(
 
 # --- configuration and health ---------------------------------------------------------------
 @pytest.mark.parametrize(("config", "path", "mentions"), [
-    ({"wsdl": "x.wsdl"}, "(root)", "operation"),
-    ({"operation": "Op"}, "(root)", "wsdl"),
-    ({"wsdl": "x.wsdl", "operation": "Op", "timeout_seconds": -1}, "timeout_seconds", "-1"),
-    ({"wsdl": "x.wsdl", "operation": "Op", "payload_fields": "P"}, "(root)", "payload_fields"),
-    ({"wsdl": "x.wsdl", "operation": "Op", "endpoint": "partner:80"}, "endpoint", "match"),
-    ({"wsdl": "x.wsdl", "operation": "Op", "auth": {"type": "api_key"}}, "auth", "key_env"),
+    ({"wsdl": "x.wsdl"}, "/operation", "operation"),
+    ({"operation": "Op"}, "/wsdl", "wsdl"),
+    ({"wsdl": "x.wsdl", "operation": "Op", "timeout_seconds": -1}, "/timeout_seconds", "-1"),
+    ({"wsdl": "x.wsdl", "operation": "Op", "payload_fields": "P"}, "/payload_fields",
+     "payload_fields"),
+    ({"wsdl": "x.wsdl", "operation": "Op", "endpoint": "partner:80"}, "/endpoint", "match"),
+    ({"wsdl": "x.wsdl", "operation": "Op", "auth": {"type": "api_key"}}, "/auth/key_env",
+     "key_env"),
 ])
 def test_invalid_config_raises_schema_violation_naming_the_field(
         config: dict[str, Any], path: str, mentions: str) -> None:

@@ -18,7 +18,7 @@ from hub.context import Hub
 from hub.events import trace, verify_chain
 from hub.store.tables import deliveries, messages
 from sandbox.rest_sink import RestSink
-from tests.conftest import _truncate, make_settings
+from tests.conftest import _truncate, delete_queues, make_settings
 from tests.support.partners import dossier, standard
 from tests.support.running import start_hub, wait_until
 
@@ -80,6 +80,7 @@ def test_worker_killed_mid_batch_loses_nothing_and_partner_sees_each_once(
             worker.wait(10)
         running.stop()
         sink.stop()
+        delete_queues(hub)
         hub.close()
 
 

@@ -25,7 +25,7 @@ class OptionalReason(BaseModel):
 def list_dead_letters(hub: HubDep, admin: AdminDep, connector: str | None = None,
                       cursor: str | None = None,
                       limit: Annotated[int, Query(ge=1, le=500)] = 100) -> dict[str, Any]:
-    with hub.engine.connect() as conn:
+    with hub.reader.connect() as conn:
         rows = deadletters.list_dead(conn, limit + 1, cursor, connector)
     items = rows[:limit]
     return {"items": items, "next_cursor": items[-1]["id"] if len(rows) > limit else None}

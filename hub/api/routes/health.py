@@ -23,7 +23,7 @@ def readyz(hub: HubDep) -> JSONResponse:
     """The store and the broker are reachable: 200, else 503 naming what is not."""
     checks: dict[str, str] = {}
     try:
-        with hub.engine.connect() as conn:
+        with hub.reader.connect() as conn:
             conn.execute(text("SELECT 1"))
         checks["store"] = "ok"
     except Exception as exc:  # any driver error means not ready

@@ -59,7 +59,7 @@ def _summary(row) -> dict[str, Any]:
 
 @router.get("/{message_id}", summary="A message with its deliveries and trace")
 def get_message(message_id: str, hub: HubDep, caller: CallerDep) -> dict[str, Any]:
-    with hub.engine.connect() as conn:
+    with hub.reader.connect() as conn:
         row = conn.execute(_visible(select(*SUMMARY).where(messages.c.id == message_id),
                                     caller)).mappings().first()
         if row is None:
@@ -103,7 +103,7 @@ def search_messages(
         query = query.where(messages.c.document_id == document_id)
     if cursor:
         query = query.where(messages.c.id < cursor)
-    with hub.engine.connect() as conn:
+    with hub.reader.connect() as conn:
         rows = conn.execute(query.order_by(messages.c.id.desc()).limit(limit + 1)).mappings().all()
     items = [_summary(r) for r in rows[:limit]]
     return {"items": items, "next_cursor": items[-1]["id"] if len(rows) > limit else None}

@@ -66,7 +66,7 @@ def _register(hub, fn, admin, **fields) -> dict[str, Any]:
 
 
 def _list(hub, kind: str) -> list[dict[str, Any]]:
-    with hub.engine.connect() as conn:
+    with hub.reader.connect() as conn:
         return registry.list_all(conn, kind)
 
 
