@@ -26,6 +26,7 @@ class Settings(BaseSettings):
     )
     rabbitmq_queue_type: str = Field("classic", description="'classic' or 'quorum'.")
     queue_prefix: str = Field("", description="Put before every queue name (shared brokers).")
+    db_pool_size: int = Field(20, ge=1, description="Store connections kept per process.")
     blob_dir: Path | None = Field(None, description="Claim-check blobs; default data_dir/blobs.")
     blob_threshold_bytes: int = Field(64 * 1024, ge=0, description="Payloads above go to blobs.")
     max_body_bytes: int = Field(10 * 1024 * 1024, gt=0, description="Larger requests get 413.")

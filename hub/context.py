@@ -40,7 +40,7 @@ def make_broker(settings: Settings, engine) -> Broker:
 class Hub:
     def __init__(self, settings: Settings, *, migrate: bool = True) -> None:
         self.settings = settings
-        self.engine = make_engine(settings.sqlalchemy_url)
+        self.engine = make_engine(settings.sqlalchemy_url, pool_size=settings.db_pool_size)
         self.reader = reader(self.engine)
         if migrate:
             upgrade(self.engine)

@@ -12,7 +12,7 @@ from sqlalchemy import Connection, select, update
 from hub.context import Hub
 from hub.errors import Conflict, NotFound, SchemaViolation
 from hub.events import Event, record
-from hub.pipeline import enqueue_again, refresh_message_status
+from hub.pipeline import enqueue_again, message_status
 from hub.registry import audit
 from hub.store.db import as_utc, utcnow
 from hub.store.tables import deliveries, messages
@@ -52,13 +52,12 @@ def replay(hub: Hub, delivery_id: str, actor: str, reason: str | None = None) ->
         conn.execute(update(deliveries).where(deliveries.c.id == delivery_id).values(
             status="queued", attempts=0, next_attempt_at=None, updated_at=utcnow()))
         enqueue_again(conn, row["message_id"], delivery_id, row["connector"])
+        mid = row["message_id"]
         record(conn, [
-            Event(row["message_id"], "replayed", delivery_id=delivery_id,
+            Event(mid, "replayed", delivery_id=delivery_id,
                   details={"by": actor, "reason": reason, "previous_attempts": row["attempts"]}),
-            Event(row["message_id"], "queued", delivery_id=delivery_id,
-                  connector=row["connector"]),
-        ])
-        refresh_message_status(conn, row["message_id"], "queued")
+            Event(mid, "queued", delivery_id=delivery_id, connector=row["connector"]),
+        ], {mid: message_status(conn, mid, "queued")})
         audit(conn, actor, "replay_dead_letter", delivery_id, reason)
     hub.outbox_signal.set()
 
@@ -71,8 +70,9 @@ def discard(hub: Hub, delivery_id: str, actor: str, reason: str) -> None:
         row = _dead_delivery(conn, delivery_id)
         conn.execute(update(deliveries).where(deliveries.c.id == delivery_id)
                      .values(status="discarded", updated_at=utcnow()))
-        record(conn, [Event(row["message_id"], "discarded", delivery_id=delivery_id,
-                            details={"by": actor, "reason": reason})])
-        refresh_message_status(conn, row["message_id"], "discarded")
+        mid = row["message_id"]
+        record(conn, [Event(mid, "discarded", delivery_id=delivery_id,
+                            details={"by": actor, "reason": reason})],
+               {mid: message_status(conn, mid, "discarded")})
         audit(conn, actor, "discard_dead_letter", delivery_id, reason)
 

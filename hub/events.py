@@ -12,12 +12,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, func, insert, select
+from sqlalchemy import Connection, bindparam, insert, select, update
 
 from hub.store.db import as_utc, utcnow
 from hub.store.tables import message_events, messages
@@ -58,25 +58,12 @@ def _digest(row: dict[str, Any], prev_hash: str | None) -> str:
     return hashlib.sha256(f"{prev_hash or ''}|{blob}".encode()).hexdigest()
 
 
-def record(conn: Connection, events: Sequence[Event]) -> None:
-    """Append ``events`` to their messages' traces inside the caller's transaction.
+Tails = dict[str, tuple[int, str | None]]
 
-    On PostgreSQL the message rows are locked first, so two workers appending to one message's
-    trace (fan-out) take turns instead of colliding on ``seq``; SQLite serialises writers anyway.
-    """
-    if not events:
-        return
-    ids = sorted({e.message_id for e in events})
-    if conn.dialect.name == "postgresql":
-        conn.execute(select(messages.c.id).where(messages.c.id.in_(ids))
-                     .order_by(messages.c.id).with_for_update())
-    last = (select(message_events.c.message_id, func.max(message_events.c.seq).label("seq"))
-            .where(message_events.c.message_id.in_(ids))
-            .group_by(message_events.c.message_id).subquery())
-    tails = {r.message_id: (r.seq, r.hash) for r in conn.execute(
-        select(message_events.c.message_id, message_events.c.seq, message_events.c.hash)
-        .join(last, (last.c.message_id == message_events.c.message_id)
-              & (last.c.seq == message_events.c.seq)))}
+
+def chain(events: Sequence[Event], tails: Tails) -> list[dict[str, Any]]:
+    """Number and hash ``events`` after ``tails`` (message id → last seq, last hash), which
+    is advanced in place. Pure: the caller stores the rows and the new tails."""
     rows = []
     for e in events:
         seq, prev = tails.get(e.message_id, (0, None))
@@ -86,7 +73,31 @@ def record(conn: Connection, events: Sequence[Event]) -> None:
         row["hash"] = _digest(row, prev)
         tails[e.message_id] = (row["seq"], row["hash"])
         rows.append(row)
-    conn.execute(insert(message_events), rows)
+    return rows
+
+
+def record(conn: Connection, events: Sequence[Event],
+           status: Mapping[str, str] | None = None) -> None:
+    """Append ``events`` to their messages' traces inside the caller's transaction, and set
+    each message's ``status`` if given. The trace's tail lives on the message row, locked here
+    (PostgreSQL ``FOR UPDATE``; SQLite writers are serialised anyway), so two workers appending
+    to one message (fan-out) take turns instead of colliding on ``seq``."""
+    if not events:
+        return
+    ids = sorted({e.message_id for e in events})
+    tails_query = (select(messages.c.id, messages.c.trace_seq, messages.c.trace_hash)
+                   .where(messages.c.id.in_(ids)).order_by(messages.c.id))
+    if conn.dialect.name == "postgresql":
+        tails_query = tails_query.with_for_update()
+    tails: Tails = {r.id: (r.trace_seq, r.trace_hash) for r in conn.execute(tails_query)}
+    conn.execute(insert(message_events), chain(events, tails))
+    now = utcnow()
+    conn.execute(
+        update(messages).where(messages.c.id == bindparam("message_id"))
+        .values(trace_seq=bindparam("seq"), trace_hash=bindparam("tail"),
+                **({"status": bindparam("new_status"), "updated_at": now} if status else {})),
+        [{"message_id": mid, "seq": tails[mid][0], "tail": tails[mid][1],
+          **({"new_status": status[mid]} if status else {})} for mid in ids])
 
 
 def trace(conn: Connection, message_id: str) -> list[dict[str, Any]]:

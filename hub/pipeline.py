@@ -43,7 +43,7 @@ from hub.errors import (
     SchemaViolation,
     UnsupportedMediaType,
 )
-from hub.events import Event, record
+from hub.events import Event, Tails, chain, record
 from hub.ids import new_id
 from hub.schemas import JSON_TYPES, XML_TYPES, media_family
 from hub.security import mask_text
@@ -53,6 +53,7 @@ from hub.store.tables import (
     deliveries,
     denials,
     idempotency_keys,
+    message_events,
     messages,
     outbox,
     routes,
@@ -249,15 +250,6 @@ def _store(conn: Connection, caller: Caller, sub: Submission, message_id: str,
     events, all in the caller's transaction."""
     now = utcnow()
     status = "queued" if enqueue else "routed"
-    conn.execute(insert(messages).values(
-        id=message_id, correlation_id=sub.correlation_id or message_id,
-        causation_id=sub.causation_id, sender_agency=caller.agency, sender_system=caller.system,
-        service_code=sub.service, service_version=service["version"],
-        recipients=list(sub.recipients), content_type=sub.content_type,
-        payload=None if ref else sub.body, blob_ref=ref,
-        payload_sha256=hashlib.sha256(sub.body).hexdigest(), size=len(sub.body),
-        headers=dict(sub.headers), document_id=document_id, idempotency_key=key,
-        status=status, created_at=now, updated_at=now))
     rows, boxes, events = [], [], [
         Event(message_id, "received", size_in=len(sub.body), at=now,
               details={"sender": f"{caller.agency}/{caller.system}", "service": sub.service}),
@@ -277,10 +269,22 @@ def _store(conn: Connection, caller: Caller, sub: Submission, message_id: str,
             boxes.append(_outbox_row(message_id, delivery_id, target.connector, now))
             events.append(Event(message_id, "queued", delivery_id=delivery_id,
                                 connector=target.connector, at=now))
+    tails: Tails = {}
+    trace_rows = chain(events, tails)  # a new message: its trace starts here, nothing to read
+    conn.execute(insert(messages).values(
+        id=message_id, correlation_id=sub.correlation_id or message_id,
+        causation_id=sub.causation_id, sender_agency=caller.agency, sender_system=caller.system,
+        service_code=sub.service, service_version=service["version"],
+        recipients=list(sub.recipients), content_type=sub.content_type,
+        payload=None if ref else sub.body, blob_ref=ref,
+        payload_sha256=hashlib.sha256(sub.body).hexdigest(), size=len(sub.body),
+        headers=dict(sub.headers), document_id=document_id, idempotency_key=key,
+        status=status, trace_seq=tails[message_id][0], trace_hash=tails[message_id][1],
+        created_at=now, updated_at=now))
     conn.execute(insert(deliveries), rows)
     if boxes:
         conn.execute(insert(outbox), boxes)
-    record(conn, events)
+    conn.execute(insert(message_events), trace_rows)
     return [r["id"] for r in rows]
 
 
@@ -305,27 +309,24 @@ def backoff(hub: Hub, attempt: int) -> float:
     return cap / 2 + random.uniform(0, cap / 2)
 
 
-def refresh_message_status(conn: Connection, message_id: str, event: str) -> None:
-    """A message's status sums up its deliveries: delivered once all are, dead if any is."""
+def message_status(conn: Connection, message_id: str, event: str) -> str:
+    """A message's status sums up its deliveries (read after the caller updated one):
+    delivered once all are, dead if any is, else the latest step."""
     states = {r[0] for r in conn.execute(select(deliveries.c.status)
                                          .where(deliveries.c.message_id == message_id))}
     if states <= set(TERMINAL):
-        status = "delivered" if states == {"delivered"} else "discarded"
-    elif "dead" in states:
-        status = "dead"
-    else:
-        status = event
-    conn.execute(update(messages).where(messages.c.id == message_id)
-                 .values(status=status, updated_at=utcnow()))
+        return "delivered" if states == {"delivered"} else "discarded"
+    return "dead" if "dead" in states else event
 
 
 def transition(hub: Hub, delivery_id: str, message_id: str, status: str,
-                events: Sequence[Event], **values: Any) -> None:
+               events: Sequence[Event], **values: Any) -> None:
+    """Move one delivery to ``status`` and append ``events``, in one transaction. Locks the
+    delivery row, then the message row (``record``): the order every writer uses."""
     with hub.engine.begin() as conn:
-        record(conn, events)
         conn.execute(update(deliveries).where(deliveries.c.id == delivery_id)
                      .values(status=status, updated_at=utcnow(), **values))
-        refresh_message_status(conn, message_id, status)
+        record(conn, events, {message_id: message_status(conn, message_id, status)})
 
 
 def process(hub: Hub, job: Delivery) -> None:

@@ -79,6 +79,22 @@ def alembic_config(engine: Engine) -> Config:
     return cfg
 
 
+MIGRATION_LOCK = 0x4C475350  # "LGSP": PostgreSQL advisory lock id held while migrating
+
+
 def upgrade(engine: Engine, revision: str = "head") -> None:
-    """Bring the schema to ``revision`` (idempotent)."""
-    command.upgrade(alembic_config(engine), revision)
+    """Bring the schema to ``revision`` (idempotent). On PostgreSQL an advisory lock makes
+    processes that start together (api and worker replicas) migrate one after the other."""
+    cfg = alembic_config(engine)
+    if engine.dialect.name != "postgresql":
+        command.upgrade(cfg, revision)
+        return
+    with engine.connect() as conn:
+        conn.exec_driver_sql(f"SELECT pg_advisory_lock({MIGRATION_LOCK})")
+        conn.commit()
+        try:
+            cfg.attributes["connection"] = conn
+            command.upgrade(cfg, revision)
+        finally:
+            conn.exec_driver_sql(f"SELECT pg_advisory_unlock({MIGRATION_LOCK})")
+            conn.commit()

@@ -131,6 +131,8 @@ messages = Table(
     Column("document_id", String(300), nullable=True, comment="edXML DocumentId if any"),
     Column("idempotency_key", String(200), nullable=True),
     Column("status", String(20), nullable=False),
+    Column("trace_seq", Integer, nullable=False, default=0, comment="seq of the last event"),
+    Column("trace_hash", String(64), nullable=True, comment="hash of the last event"),
     Column("created_at", Ts, nullable=False),
     Column("updated_at", Ts, nullable=False),
     Index("ix_messages_created", "created_at"),
