@@ -37,6 +37,8 @@ class Settings(BaseSettings):
     lease_seconds: float = Field(30.0, gt=0, description="Embedded broker visibility timeout.")
     worker_threads: int = Field(8, ge=1, description="Concurrent deliveries per worker.")
     relay_batch: int = Field(200, ge=1, description="Outbox rows published per relay round.")
+    registry_cache_seconds: float = Field(
+        5.0, ge=0, description="How long another process's registry change may take to apply.")
     sync_timeout_seconds: float = Field(15.0, gt=0, description="Synchronous service timeout.")
 
     host: str = "127.0.0.1"

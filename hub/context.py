@@ -13,6 +13,7 @@ from hub.brokers.base import Broker
 from hub.config import Settings
 from hub.connector import Connector, connector_type
 from hub.errors import NotFound
+from hub.registry_cache import RegistryCache
 from hub.store.blobs import BlobStore
 from hub.store.db import make_engine, reader, upgrade
 from hub.store.tables import connector_instances
@@ -42,6 +43,7 @@ class Hub:
         self.settings = settings
         self.engine = make_engine(settings.sqlalchemy_url, pool_size=settings.db_pool_size)
         self.reader = reader(self.engine)
+        self.registry = RegistryCache(self.reader, settings.registry_cache_seconds)
         if migrate:
             upgrade(self.engine)
         self.blobs = BlobStore(settings.blob_path)

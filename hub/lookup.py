@@ -45,11 +45,10 @@ class Answer:
 
 def call(hub: Hub, caller: Caller, sub: Submission) -> Answer:
     check_envelope(sub)
-    with hub.reader.connect() as conn:
-        service = load_service(conn, sub.service)
-        if service["mode"] != "sync":
-            raise Conflict(f"service {sub.service!r} is asynchronous; submit a message instead")
-        authorise(hub, conn, caller, sub.service, "call")
+    service = load_service(hub, sub.service)
+    if service["mode"] != "sync":
+        raise Conflict(f"service {sub.service!r} is asynchronous; submit a message instead")
+    authorise(hub, caller, sub.service, "call")
     document = parse(sub.content_type, sub.body, service["content_type"])
     if service["request_schema"]:
         schemas.validate(service["request_schema"], document)

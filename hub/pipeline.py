@@ -49,15 +49,12 @@ from hub.schemas import JSON_TYPES, XML_TYPES, media_family
 from hub.security import mask_text
 from hub.store.db import utcnow
 from hub.store.tables import (
-    access_rules,
     deliveries,
     denials,
     idempotency_keys,
     message_events,
     messages,
     outbox,
-    routes,
-    services,
 )
 
 log = logging.getLogger(__name__)
@@ -99,8 +96,8 @@ class Accepted:
 # ── accepting ────────────────────────────────────────────────────────────────────────────
 
 
-def load_service(conn: Connection, code: str) -> Mapping[str, Any]:
-    row = conn.execute(select(services).where(services.c.code == code)).mappings().first()
+def load_service(hub: Hub, code: str) -> Mapping[str, Any]:
+    row = hub.registry.service(code)
     if row is None:
         raise NotFound(f"service {code!r} is not registered", service=code)
     return row
@@ -117,14 +114,11 @@ def deny(hub: Hub, caller: Caller | None, service: str | None, action: str, reas
                 reason)
 
 
-def authorise(hub: Hub, conn: Connection, caller: Caller, service: str, action: str) -> None:
+def authorise(hub: Hub, caller: Caller, service: str, action: str) -> None:
     """X-Road style: a system may call a service only with an access rule naming both."""
     if caller.is_admin:
         return
-    allowed = conn.execute(select(access_rules.c.id).where(
-        access_rules.c.system_code == caller.system,
-        access_rules.c.service_code == service)).first()
-    if allowed is None:
+    if not hub.registry.allowed(caller.system, service):
         deny(hub, caller, service, action, "no access rule")
         raise Forbidden(f"system {caller.system!r} may not call service {service!r}",
                         service=service)
@@ -191,14 +185,13 @@ def edxml_idempotency_key(document: Any, document_id: str | None) -> str | None:
 def submit(hub: Hub, caller: Caller, sub: Submission) -> Accepted:
     """Accept ``sub`` durably or raise a ``RequestError``; nothing is stored on refusal."""
     check_envelope(sub)
-    with hub.reader.connect() as conn:
-        service = load_service(conn, sub.service)
-        authorise(hub, conn, caller, sub.service, "submit")
-        document = parse(sub.content_type, sub.body, service["content_type"])
-        if service["request_schema"]:
-            schemas.validate(service["request_schema"], document)
-        route_rows = conn.execute(select(routes)).mappings().all()
-    targets = routing.resolve(route_rows, sub.service, sub.recipients, document, sub.headers)
+    service = load_service(hub, sub.service)
+    authorise(hub, caller, sub.service, "submit")
+    document = parse(sub.content_type, sub.body, service["content_type"])
+    if service["request_schema"]:
+        schemas.validate(service["request_schema"], document)
+    targets = routing.resolve(hub.registry.routes(), sub.service, sub.recipients, document,
+                              sub.headers)
     document_id = edxml_document_id(document)
     key = sub.idempotency_key or edxml_idempotency_key(document, document_id)
     message_id = new_id()
@@ -227,9 +220,8 @@ def record_call(hub: Hub, caller: Caller, sub: Submission, service: Mapping[str,
                 document: Any) -> tuple[str, routing.Target, str]:
     """Store a synchronous call (message, one delivery, no outbox); returns the message id,
     the target and the delivery id."""
-    with hub.reader.connect() as conn:
-        route_rows = conn.execute(select(routes)).mappings().all()
-    targets = routing.resolve(route_rows, sub.service, sub.recipients, document, sub.headers)
+    targets = routing.resolve(hub.registry.routes(), sub.service, sub.recipients, document,
+                              sub.headers)
     if len(targets) != 1:
         raise Conflict("a synchronous call goes to exactly one recipient",
                        recipients=[t.recipient for t in targets])

@@ -6,13 +6,11 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import Depends, Request
-from sqlalchemy import select
 
 from hub.context import Hub
 from hub.errors import Forbidden, PayloadTooLarge, Unauthenticated
 from hub.pipeline import Caller, deny
 from hub.security import key_matches, split_key
-from hub.store.tables import systems
 
 
 def get_hub(request: Request) -> Hub:
@@ -37,14 +35,11 @@ def get_caller(request: Request, hub: HubDep) -> Caller:
         deny(hub, None, None, action, "no API key", addr)
         raise Unauthenticated("an API key is required (Authorization: Bearer … or X-API-Key)")
     prefix = split_key(key)
-    row = None
-    if prefix:
-        with hub.reader.connect() as conn:
-            row = conn.execute(select(systems).where(systems.c.key_prefix == prefix)).first()
-    if row is None or not row.active or not key_matches(key, row.key_hash):
+    row = hub.registry.system_by_key_prefix(prefix) if prefix else None
+    if row is None or not row["active"] or not key_matches(key, row["key_hash"]):
         deny(hub, None, None, action, "unknown or revoked API key", addr)
         raise Unauthenticated("the API key is not valid")
-    return Caller(system=row.code, agency=row.agency_code, role=row.role)
+    return Caller(system=row["code"], agency=row["agency_code"], role=row["role"])
 
 
 CallerDep = Annotated[Caller, Depends(get_caller)]

@@ -62,7 +62,9 @@ class RouteIn(BaseModel):
 
 def _register(hub, fn, admin, **fields) -> dict[str, Any]:
     with hub.engine.begin() as conn:
-        return fn(conn, admin.system, **fields)
+        result = fn(conn, admin.system, **fields)
+    hub.registry.clear()
+    return result
 
 
 def _list(hub, kind: str) -> list[dict[str, Any]]:
