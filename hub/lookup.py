@@ -66,7 +66,7 @@ def call(hub: Hub, caller: Caller, sub: Submission) -> Answer:
         raise UpstreamError(exc.message, message_id=message_id) from None
     events.append(Event(message_id, "delivering", delivery_id=delivery_id, attempt=1,
                         connector=target.connector))
-    transition(hub, delivery_id, message_id, "delivering", events, attempts=1)
+    transition(hub, delivery_id, message_id, "delivering", events, attempts=1, alone=True)
     started = time.perf_counter()
     try:
         result = connector.deliver(OutboundMessage(
@@ -94,7 +94,7 @@ def call(hub: Hub, caller: Caller, sub: Submission) -> Answer:
         message_id, "delivered", delivery_id=delivery_id, attempt=1, connector=target.connector,
         remote_status=result.remote_status, size_out=len(payload), size_in=len(result.response),
         duration_ms=(time.perf_counter() - started) * 1000)],
-        remote_status=result.remote_status)
+        remote_status=result.remote_status, alone=True)
     return Answer(message_id, result.content_type, result.response, result.remote_status)
 
 
@@ -113,6 +113,6 @@ def _fail(hub: Hub, message_id: str, delivery_id: str, target: Target, events: l
                         connector=target.connector,
                         remote_status=getattr(exc, "remote_status", None), error_code=exc.code,
                         error=mask_text(exc.message), duration_ms=duration_ms))
-    transition(hub, delivery_id, message_id, "failed", events, attempts=1,
+    transition(hub, delivery_id, message_id, "failed", events, attempts=1, alone=True,
                 remote_status=getattr(exc, "remote_status", None),
                 last_error=mask_text(exc.message))

@@ -25,28 +25,31 @@ log = logging.getLogger(__name__)
 KEEP_PUBLISHED = timedelta(hours=1)
 
 
-def relay_once(hub: Hub, limit: int | None = None) -> int:
-    """Publish up to ``limit`` pending rows with confirms; returns how many were published."""
+def relay_once(hub: Hub, limit: int | None = None, declared: set[str] | None = None) -> int:
+    """Publish up to ``limit`` pending rows with confirms; returns how many were published.
+    ``declared``: queues already declared by this relay, so each is declared once."""
     limit = limit or hub.settings.relay_batch
+    declared = set() if declared is None else declared
     pending = (select(outbox.c.id, outbox.c.queue, outbox.c.body, outbox.c.headers)
                .where(outbox.c.published_at.is_(None)).order_by(outbox.c.id).limit(limit))
     if hub.engine.dialect.name == "postgresql":
         with hub.engine.begin() as conn:
             rows = conn.execute(pending.with_for_update(skip_locked=True)).all()
-            _publish(hub, rows)
+            _publish(hub, rows, declared)
             _mark(conn, rows)
         return len(rows)
     with hub.reader.connect() as conn:
         rows = conn.execute(pending).all()
-    _publish(hub, rows)
+    _publish(hub, rows, declared)
     with hub.engine.begin() as conn:
         _mark(conn, rows)
     return len(rows)
 
 
-def _publish(hub: Hub, rows) -> None:
-    for queue in {r.queue for r in rows}:
+def _publish(hub: Hub, rows, declared: set[str]) -> None:
+    for queue in {r.queue for r in rows} - declared:
         hub.broker.declare(queue)
+        declared.add(queue)
     hub.broker.publish([Publication(r.queue, r.body, r.headers) for r in rows])
 
 
@@ -63,11 +66,15 @@ def purge_published(hub: Hub) -> int:
 
 
 class Relay:
-    """Runs ``relay_once`` in a thread: at once when the API signals, else every interval."""
+    """Runs ``relay_once`` in a thread: soon after the API signals, else every interval. After
+    a round it lingers ``linger`` seconds so that under load rows gather into larger batches
+    (one transaction and one confirm window each) instead of a round per message."""
 
-    def __init__(self, hub: Hub, interval: float = 0.2) -> None:
+    def __init__(self, hub: Hub, interval: float = 0.2, linger: float = 0.005) -> None:
         self.hub = hub
         self.interval = interval
+        self.linger = linger
+        self._declared: set[str] = set()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="outbox-relay", daemon=True)
 
@@ -80,7 +87,7 @@ class Relay:
         while not self._stop.is_set():
             self.hub.outbox_signal.clear()
             try:
-                published = relay_once(self.hub)
+                published = relay_once(self.hub, declared=self._declared)
             except BrokerError as exc:
                 log.warning("outbox relay: broker unavailable, will retry: %s", exc.message)
                 published = 0
@@ -94,6 +101,7 @@ class Relay:
                 purge_published(self.hub)
             if published < self.hub.settings.relay_batch:
                 self.hub.outbox_signal.wait(self.interval)
+                self._stop.wait(self.linger)
 
     def stop(self, timeout: float = 10.0) -> None:
         self._stop.set()

@@ -27,7 +27,7 @@ from datetime import timedelta
 from typing import Any
 
 from lxml import etree
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import Connection, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from hub import mapping, routing, schemas, xmlsafe
@@ -302,23 +302,33 @@ def backoff(hub: Hub, attempt: int) -> float:
 
 
 def message_status(conn: Connection, message_id: str, event: str) -> str:
-    """A message's status sums up its deliveries (read after the caller updated one):
-    delivered once all are, dead if any is, else the latest step."""
+    """A message's status sums up its deliveries (read after the caller updated one)."""
     states = {r[0] for r in conn.execute(select(deliveries.c.status)
                                          .where(deliveries.c.message_id == message_id))}
+    return summarise(states, event)
+
+
+def summarise(states: set[str], event: str) -> str:
+    """Delivered once every delivery is, dead if any is, else the latest step."""
     if states <= set(TERMINAL):
         return "delivered" if states == {"delivered"} else "discarded"
     return "dead" if "dead" in states else event
 
 
 def transition(hub: Hub, delivery_id: str, message_id: str, status: str,
-               events: Sequence[Event], **values: Any) -> None:
+               events: Sequence[Event], *, alone: bool = False, **values: Any) -> None:
     """Move one delivery to ``status`` and append ``events``, in one transaction. Locks the
-    delivery row, then the message row (``record``): the order every writer uses."""
+    delivery row, then the message row (``record``): the order every writer uses. ``alone``:
+    the message has no other delivery, so its status needs no look at siblings."""
     with hub.engine.begin() as conn:
         conn.execute(update(deliveries).where(deliveries.c.id == delivery_id)
                      .values(status=status, updated_at=utcnow(), **values))
-        record(conn, events, {message_id: message_status(conn, message_id, status)})
+        summary = summarise({status}, status) if alone else \
+            message_status(conn, message_id, status)
+        record(conn, events, {message_id: summary})
+
+
+siblings = deliveries.alias("siblings")
 
 
 def process(hub: Hub, job: Delivery) -> None:
@@ -329,7 +339,10 @@ def process(hub: Hub, job: Delivery) -> None:
         row = conn.execute(
             select(deliveries, messages.c.correlation_id, messages.c.sender_agency,
                    messages.c.sender_system, messages.c.service_code, messages.c.content_type,
-                   messages.c.payload, messages.c.blob_ref, messages.c.headers)
+                   messages.c.payload, messages.c.blob_ref, messages.c.headers,
+                   select(func.count()).select_from(siblings)
+                   .where(siblings.c.message_id == deliveries.c.message_id)
+                   .scalar_subquery().label("fanout"))
             .join(messages, messages.c.id == deliveries.c.message_id)
             .where(deliveries.c.id == ref["delivery_id"])).mappings().first()
     if row is None:
@@ -354,7 +367,8 @@ def process(hub: Hub, job: Delivery) -> None:
         return
     events.append(Event(message_id, "delivering", delivery_id=delivery_id, attempt=attempt,
                         connector=connector_name))
-    transition(hub, delivery_id, message_id, "delivering", events, attempts=attempt)
+    transition(hub, delivery_id, message_id, "delivering", events, attempts=attempt,
+               alone=row["fanout"] == 1)
     outbound = OutboundMessage(
         id=message_id, correlation_id=row["correlation_id"], sender_agency=row["sender_agency"],
         sender_system=row["sender_system"], service=row["service_code"],
@@ -375,7 +389,7 @@ def process(hub: Hub, job: Delivery) -> None:
     transition(hub, delivery_id, message_id, "delivered", [Event(
         message_id, "delivered", delivery_id=delivery_id, attempt=attempt,
         connector=connector_name, remote_status=result.remote_status, size_out=len(payload),
-        size_in=len(result.response), duration_ms=duration)],
+        size_in=len(result.response), duration_ms=duration)], alone=row["fanout"] == 1,
         remote_status=result.remote_status, last_error=None, next_attempt_at=None)
     job.ack()
 
@@ -392,7 +406,7 @@ def _failed(hub: Hub, job: Delivery, row: Mapping[str, Any], attempt: int, exc: 
         row["message_id"], "retrying", delivery_id=row["id"], attempt=attempt,
         connector=row["connector"], remote_status=getattr(exc, "remote_status", None),
         error_code=exc.code, error=error, duration_ms=duration_ms,
-        details={"next_attempt_in_s": round(delay, 3)})],
+        details={"next_attempt_in_s": round(delay, 3)})], alone=row["fanout"] == 1,
         remote_status=getattr(exc, "remote_status", None), last_error=error,
         next_attempt_at=utcnow() + timedelta(seconds=delay))
     job.retry(delay, {"x-attempt": str(attempt)})
@@ -407,5 +421,6 @@ def _dead(hub: Hub, job: Delivery, row: Mapping[str, Any], attempt: int, events:
                         remote_status=getattr(exc, "remote_status", None), error_code=exc.code,
                         error=error, duration_ms=duration_ms, details={"reason": reason}))
     transition(hub, row["id"], row["message_id"], "dead", events, attempts=attempt,
-                remote_status=getattr(exc, "remote_status", None), last_error=error)
+                remote_status=getattr(exc, "remote_status", None), last_error=error,
+                alone=row["fanout"] == 1)
     job.dead_letter(f"{reason}: {error}")
