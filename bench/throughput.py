@@ -295,7 +295,7 @@ def start_hub(backend: str, args: argparse.Namespace, sink: RestSink,
     stack.push(keep_log)
     stack.callback(log.close)
     launcher = os.path.abspath(args.lgsp) if os.sep in args.lgsp else args.lgsp  # cwd=tmp
-    proc = subprocess.Popen([launcher, "serve"], env=env, cwd=tmp, stdout=log,
+    proc = subprocess.Popen([launcher, "serve", "--workers", str(args.workers)], env=env, cwd=tmp, stdout=log,
                             stderr=subprocess.STDOUT, start_new_session=True)
     stack.callback(stop_process, proc)
     url, deadline = f"http://127.0.0.1:{port}", time.monotonic() + 60
@@ -399,6 +399,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--backend", choices=["sqlite", "postgres", "both"], default="both")
     parser.add_argument("--repeat", "-r", type=int, default=1)
     parser.add_argument("--warmup", type=int, default=30)
+    parser.add_argument("--workers", type=int, default=0,
+                        help="lgsp serve --workers: worker child processes (0: in the hub's)")
     parser.add_argument("--phase-timeout", type=float, default=240.0,
                         help="seconds one phase (submit, or wait for arrivals) may take")
     parser.add_argument("--pg-url", default="postgresql://postgres@127.0.0.1:5432",

@@ -91,7 +91,10 @@ def _logging() -> None:
 def serve(demo: Annotated[bool, typer.Option(help="Start the sandbox and a demo registry.")]
           = False,
           host: Annotated[str | None, typer.Option()] = None,
-          port: Annotated[int | None, typer.Option()] = None) -> None:
+          port: Annotated[int | None, typer.Option()] = None,
+          workers: Annotated[int, typer.Option(
+              min=0, help="Run the worker in N child processes (uses more cores); 0: in "
+              "this process.")] = 0) -> None:
     """API, outbox relay and worker in one process (the embedded default)."""
     from hub import bootstrap, server
     from hub import demo as demo_registry
@@ -114,7 +117,7 @@ def serve(demo: Annotated[bool, typer.Option(help="Start the sandbox and a demo 
                   f"  export LGSP_API_KEY=$(cat {settings.data_dir / 'demo.key'})\n"
                   "  .venv/bin/lgsp send dossier.status demo/dossier-status.json\n"
                   "  .venv/bin/lgsp trace <id>")
-    server.run(hub, host=host, port=port)
+    server.run(hub, host=host, port=port, worker_processes=workers)
 
 
 @app.command()
