@@ -295,7 +295,8 @@ def start_hub(backend: str, args: argparse.Namespace, sink: RestSink,
     stack.push(keep_log)
     stack.callback(log.close)
     launcher = os.path.abspath(args.lgsp) if os.sep in args.lgsp else args.lgsp  # cwd=tmp
-    proc = subprocess.Popen([launcher, "serve", "--workers", str(args.workers)], env=env, cwd=tmp, stdout=log,
+    command = [launcher, "serve", "--workers", str(args.workers)]
+    proc = subprocess.Popen(command, env=env, cwd=tmp, stdout=log,
                             stderr=subprocess.STDOUT, start_new_session=True)
     stack.callback(stop_process, proc)
     url, deadline = f"http://127.0.0.1:{port}", time.monotonic() + 60
