@@ -18,10 +18,7 @@ from tests.conftest import PG_ADMIN_URL
 
 
 @pytest.fixture
-def empty_url(backend, tmp_path, request):
-    if backend == "sqlite":
-        yield f"sqlite:///{tmp_path}/m.db"
-        return
+def empty_pg_url(request):
     request.getfixturevalue("pg_url")  # skips or fails like the other PostgreSQL tests
     name = f"lgsp_mig_{uuid.uuid4().hex[:8]}"
     with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
@@ -29,6 +26,13 @@ def empty_url(backend, tmp_path, request):
     yield f"{PG_ADMIN_URL.rsplit('/', 1)[0]}/{name}"
     with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def empty_url(backend, tmp_path, request):
+    if backend == "sqlite":
+        return f"sqlite:///{tmp_path}/m.db"
+    return request.getfixturevalue("empty_pg_url")
 
 
 def test_upgrade_from_the_first_revision_keeps_traces_appendable(empty_url):
@@ -58,12 +62,11 @@ def test_upgrade_from_the_first_revision_keeps_traces_appendable(empty_url):
     engine.dispose()
 
 
-def test_processes_starting_together_migrate_one_at_a_time(empty_url, backend):
-    if backend != "postgres":
-        pytest.skip("SQLite serialises the migration on its file lock")
+def test_processes_starting_together_on_postgresql_migrate_one_at_a_time(empty_pg_url):
     code = ("import sys; from hub.store.db import make_engine, upgrade; "
             "upgrade(make_engine(sys.argv[1]))")
-    procs = [subprocess.Popen([sys.executable, "-c", code, empty_url], stderr=subprocess.PIPE)
+    procs = [subprocess.Popen([sys.executable, "-c", code, empty_pg_url],
+                              stderr=subprocess.PIPE)
              for _ in range(3)]
     results = [(p.wait(60), p.stderr.read().decode()) for p in procs]
     assert all(rc == 0 for rc, _ in results), results
