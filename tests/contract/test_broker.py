@@ -54,6 +54,7 @@ class Backend:
     make: Callable[[], Broker]  # another broker on the same queues (another worker)
     unreachable: Callable[[], Broker]
     redelivery_after: float  # how long an unsettled message may stay invisible
+    queue_type: str = "classic"  # RabbitMQ: the child process must declare queues alike
     queues: list[str] = field(default_factory=list)
     consumers: list[Consumer] = field(default_factory=list)
     brokers: list[Broker] = field(default_factory=list)
@@ -91,11 +92,11 @@ def _embedded(tmp_path: Path) -> Backend:
     return Backend("embedded", make(), str(db), make, lambda: make(tmp_path), LEASE + 1.0)
 
 
-def _rabbitmq() -> Backend:
+def _rabbitmq(queue_type: str) -> Backend:
     from hub.brokers.rabbitmq import RabbitMQBroker
 
     def make(url: str = AMQP_URL) -> Broker:
-        return RabbitMQBroker(url, prefix=PREFIX)
+        return RabbitMQBroker(url, prefix=PREFIX, queue_type=queue_type)
 
     broker = make()
     try:
@@ -106,7 +107,8 @@ def _rabbitmq() -> Backend:
             pytest.fail(message)
         pytest.skip(message)
     closed_port = "amqp://guest:guest@127.0.0.1:1/%2F"
-    return Backend("rabbitmq", broker, AMQP_URL, make, lambda: make(closed_port), 0.5)
+    return Backend("rabbitmq", broker, AMQP_URL, make, lambda: make(closed_port), 0.5,
+                   queue_type)
 
 
 def _delete_rabbitmq_queues(queues: Sequence[str]) -> None:
@@ -123,9 +125,13 @@ def _delete_rabbitmq_queues(queues: Sequence[str]) -> None:
     connection.close()
 
 
-@pytest.fixture(params=["embedded", pytest.param("rabbitmq", marks=pytest.mark.rabbitmq)])
+@pytest.fixture(params=["embedded", pytest.param("rabbitmq", marks=pytest.mark.rabbitmq),
+                        pytest.param("rabbitmq-quorum", marks=pytest.mark.rabbitmq)])
 def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]:
-    backend = _embedded(tmp_path) if request.param == "embedded" else _rabbitmq()
+    if request.param == "embedded":
+        backend = _embedded(tmp_path)
+    else:
+        backend = _rabbitmq("quorum" if request.param.endswith("quorum") else "classic")
     yield backend
     for consumer in backend.consumers:
         consumer.stop(timeout=5)
@@ -316,7 +322,8 @@ def test_message_left_unacked_by_a_killed_consumer_process_is_redelivered(
     broker.publish([Publication(queue, b"dossier-42")])
     with open(tmp_path / "child.log", "w") as log:
         child = subprocess.Popen(
-            [sys.executable, str(HELPER), backend.kind, backend.target, queue, PREFIX],
+            [sys.executable, str(HELPER), backend.kind, backend.target, queue, PREFIX,
+             backend.queue_type],
             stdout=subprocess.PIPE, stderr=log, text=True)
     try:
         line = _first_line(child, timeout=15)
