@@ -39,10 +39,6 @@ def reader(engine: Engine) -> Engine:
     return engine.execution_options(**{READ_OPTION: True})
 
 
-def is_sqlite(engine: Engine) -> bool:
-    return engine.dialect.name == "sqlite"
-
-
 def make_engine(url: str, *, pool_size: int = 10) -> Engine:
     if url.startswith("sqlite"):
         path = url.split("///", 1)[-1]

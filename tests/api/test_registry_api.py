@@ -12,6 +12,7 @@ import pytest
 import requests
 from sqlalchemy import func, select
 
+from hub.client import ClientError
 from hub.store.tables import (
     access_rules,
     agencies,
@@ -28,6 +29,7 @@ from tests.support.partners import (
     register_rest_route,
     register_sender,
     register_service,
+    standard,
 )
 from tests.support.running import RunningHub, wait_until
 
@@ -329,3 +331,20 @@ def test_a_system_cannot_register_anything(registry, path, body):
     key = register_sender(registry.admin(), "other")
     answer = refused(registry, path, body, 403, "forbidden", key=key)
     assert answer["details"] == {}
+
+
+def test_revoked_access_rule_refuses_the_next_submission_and_is_audited(running, sink):
+    admin = running.admin()
+    sender = standard(admin, sink.url)
+    body = json.dumps(dossier(1)).encode()
+    sender.send("dossier.status", body, "application/json")
+    admin.request("DELETE", "/v1/access-rules/motcua/dossier.status")
+    with pytest.raises(ClientError) as refused:
+        sender.send("dossier.status", body, "application/json")
+    assert refused.value.status == 403
+    with pytest.raises(ClientError) as again:
+        admin.request("DELETE", "/v1/access-rules/motcua/dossier.status")
+    assert again.value.status == 404
+    with running.hub.reader.connect() as conn:
+        actions = conn.execute(select(audit_log.c.action)).scalars().all()
+    assert "revoke_access_rule" in actions

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Response
 from pydantic import BaseModel, Field
 
 from hub import registry
@@ -60,7 +60,7 @@ class RouteIn(BaseModel):
     priority: int = 100
 
 
-def _register(hub, fn, admin, **fields) -> dict[str, Any]:
+def _register(hub, fn, admin, **fields) -> Any:
     with hub.engine.begin() as conn:
         result = fn(conn, admin.system, **fields)
     hub.registry.clear()
@@ -105,6 +105,14 @@ def list_services(hub: HubDep, admin: AdminDep) -> list[dict[str, Any]]:
 @router.post("/access-rules", status_code=201)
 def add_access_rule(body: AccessRuleIn, hub: HubDep, admin: AdminDep) -> dict[str, Any]:
     return _register(hub, registry.allow, admin, **body.model_dump())
+
+
+@router.delete("/access-rules/{system_code}/{service_code}", status_code=204,
+               summary="Revoke a system's access to a service")
+def revoke_access_rule(system_code: str, service_code: str, hub: HubDep,
+                       admin: AdminDep) -> Response:
+    _register(hub, registry.revoke, admin, system_code=system_code, service_code=service_code)
+    return Response(status_code=204)
 
 
 @router.get("/access-rules")
