@@ -11,6 +11,12 @@ delayed retry          ``visible_at`` in the future      TTL queue dead-letterin
 dead letters           queue ``<queue>.dead``            queue ``<queue>.dead``
 =====================  ===============================  ===================================
 
+Where the two differ (callers must not depend on these): after ``retry`` RabbitMQ hands out a
+new message (``redelivered`` False, at the back of the queue) where the embedded broker keeps
+the row (``redelivered`` True, original position); RabbitMQ's ``depth`` counts ready messages
+only, the embedded one also leased and delayed rows; a handler that returns without settling is
+requeued at once on RabbitMQ and after its lease on the embedded broker.
+
 Contract for consumers: the handler runs on a worker thread and must settle every delivery
 exactly once with ``ack()``, ``retry(delay)`` or ``dead_letter(reason)``. A delivery the handler
 leaves unsettled (it raised, or the process died) is redelivered: at-least-once, so handlers
