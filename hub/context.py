@@ -64,15 +64,21 @@ class Hub:
                                .where(connector_instances.c.name == name)).mappings().first()
         if row is None or not row["enabled"]:
             raise NotFound(f"connector instance {name!r} is not registered or is disabled")
-        if cached and cached[1] == {"type": row["type"], **row["config"]}:
+        config = {"type": row["type"], **row["config"]}
+        if cached and cached[1] == config:
             instance = cached[2]
         else:
             if cached:
                 cached[2].close()
             instance = connector_type(row["type"])(name, row["config"])
         with self._lock:
-            self._connectors[name] = (now, {"type": row["type"], **row["config"]}, instance)
+            self._connectors[name] = (now, config, instance)
         return instance
+
+    def keep_payload(self, body: bytes) -> str | None:
+        """Claim check: a payload above the threshold goes to the blob store; returns its
+        reference, or None when it stays inline in the message row."""
+        return self.blobs.put(body) if len(body) > self.settings.blob_threshold_bytes else None
 
     def payload(self, row) -> bytes:
         """A message's payload, inline or from the blob store (claim check)."""

@@ -9,18 +9,17 @@ import json
 import time
 from dataclasses import dataclass
 
-from hub import mapping, schemas
+from hub import schemas
 from hub.connector import OutboundMessage
 from hub.context import Hub
-from hub.errors import Conflict, DeliveryError, HubError, MalformedInput
+from hub.errors import DeliveryError, HubError, MalformedInput, NotFound
 from hub.events import Event
 from hub.pipeline import (
     Caller,
     Submission,
-    authorise,
-    check_envelope,
-    load_service,
+    admit,
     parse,
+    prepare,
     record_call,
     transition,
 )
@@ -44,28 +43,15 @@ class Answer:
 
 
 def call(hub: Hub, caller: Caller, sub: Submission) -> Answer:
-    check_envelope(sub)
-    service = load_service(hub, sub.service)
-    if service["mode"] != "sync":
-        raise Conflict(f"service {sub.service!r} is asynchronous; submit a message instead")
-    authorise(hub, caller, sub.service, "call")
-    document = parse(sub.content_type, sub.body, service["content_type"])
-    if service["request_schema"]:
-        schemas.validate(service["request_schema"], document)
+    service, document = admit(hub, caller, sub, "call", mode="sync")
     message_id, target, delivery_id = record_call(hub, caller, sub, service, document)
-    content_type, payload = sub.content_type, sub.body
-    events = []
     try:
-        if target.mapping:
-            content_type, payload = mapping.apply(target.mapping, content_type, payload)
-            events.append(Event(message_id, "transformed", delivery_id=delivery_id, attempt=1,
-                                size_out=len(payload), details={"mapping": target.mapping}))
-        connector = hub.connector(target.connector)
-    except DeliveryError as exc:
-        _fail(hub, message_id, delivery_id, target, events, exc, 0.0)
+        connector, content_type, payload, events = prepare(
+            hub, message_id, delivery_id, 1, target.mapping, target.connector,
+            sub.content_type, sub.body)
+    except (DeliveryError, NotFound) as exc:
+        _fail(hub, message_id, delivery_id, target, [], exc, 0.0)
         raise UpstreamError(exc.message, message_id=message_id) from None
-    events.append(Event(message_id, "delivering", delivery_id=delivery_id, attempt=1,
-                        connector=target.connector))
     transition(hub, delivery_id, message_id, "delivering", events, attempts=1, alone=True)
     started = time.perf_counter()
     try:

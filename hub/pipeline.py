@@ -32,7 +32,7 @@ from sqlalchemy.exc import IntegrityError
 
 from hub import mapping, routing, schemas, xmlsafe
 from hub.brokers.base import Delivery
-from hub.connector import OutboundMessage
+from hub.connector import Connector, OutboundMessage
 from hub.context import Hub, delivery_queue
 from hub.errors import (
     Conflict,
@@ -182,20 +182,31 @@ def edxml_idempotency_key(document: Any, document_id: str | None) -> str | None:
     return f"edxml:{document_id}#{kind.strip() or '0'}"
 
 
-def submit(hub: Hub, caller: Caller, sub: Submission) -> Accepted:
-    """Accept ``sub`` durably or raise a ``RequestError``; nothing is stored on refusal."""
+def admit(hub: Hub, caller: Caller, sub: Submission, action: str,
+          mode: str | None = None) -> tuple[Mapping[str, Any], Any]:
+    """The checks every request passes, queued or synchronous: envelope, service (of ``mode``
+    if given), access rule, parse, request schema. Returns the service and the parsed payload."""
     check_envelope(sub)
     service = load_service(hub, sub.service)
-    authorise(hub, caller, sub.service, "submit")
+    if mode and service["mode"] != mode:
+        raise Conflict(f"service {sub.service!r} is {service['mode']}, not {mode}",
+                       mode=service["mode"])
+    authorise(hub, caller, sub.service, action)
     document = parse(sub.content_type, sub.body, service["content_type"])
     if service["request_schema"]:
         schemas.validate(service["request_schema"], document)
+    return service, document
+
+
+def submit(hub: Hub, caller: Caller, sub: Submission) -> Accepted:
+    """Accept ``sub`` durably or raise a ``RequestError``; nothing is stored on refusal."""
+    service, document = admit(hub, caller, sub, "submit")
     targets = routing.resolve(hub.registry.routes(), sub.service, sub.recipients, document,
                               sub.headers)
     document_id = edxml_document_id(document)
     key = sub.idempotency_key or edxml_idempotency_key(document, document_id)
     message_id = new_id()
-    ref = hub.blobs.put(sub.body) if len(sub.body) > hub.settings.blob_threshold_bytes else None
+    ref = hub.keep_payload(sub.body)
     try:
         with hub.engine.begin() as conn:
             if key:
@@ -226,7 +237,7 @@ def record_call(hub: Hub, caller: Caller, sub: Submission, service: Mapping[str,
         raise Conflict("a synchronous call goes to exactly one recipient",
                        recipients=[t.recipient for t in targets])
     message_id = new_id()
-    ref = hub.blobs.put(sub.body) if len(sub.body) > hub.settings.blob_threshold_bytes else None
+    ref = hub.keep_payload(sub.body)
     with hub.engine.begin() as conn:
         delivery_ids = _store(conn, caller, sub, message_id, service, targets,
                               edxml_document_id(document), sub.idempotency_key, ref,
@@ -328,6 +339,24 @@ def transition(hub: Hub, delivery_id: str, message_id: str, status: str,
         record(conn, events, {message_id: summary})
 
 
+def prepare(hub: Hub, message_id: str, delivery_id: str, attempt: int, mapping_name: str | None,
+            connector_name: str, content_type: str, payload: bytes
+            ) -> tuple[Connector, str, bytes, list[Event]]:
+    """Transform the payload with the route's mapping (if any) and find the connector: the
+    steps before a delivery attempt, queued or synchronous. Returns the connector, the
+    payload to send and its events (``transformed``, ``delivering``); raises
+    ``DeliveryError`` or ``NotFound`` — a mapping or a missing connector is not retried."""
+    events: list[Event] = []
+    if mapping_name:
+        content_type, payload = mapping.apply(mapping_name, content_type, payload)
+        events.append(Event(message_id, "transformed", delivery_id=delivery_id, attempt=attempt,
+                            size_out=len(payload), details={"mapping": mapping_name}))
+    connector = hub.connector(connector_name)
+    events.append(Event(message_id, "delivering", delivery_id=delivery_id, attempt=attempt,
+                        connector=connector_name))
+    return connector, content_type, payload, events
+
+
 siblings = deliveries.alias("siblings")
 
 
@@ -353,20 +382,13 @@ def process(hub: Hub, job: Delivery) -> None:
         return
     attempt, connector_name = row["attempts"] + 1, row["connector"]
     message_id, delivery_id = row["message_id"], row["id"]
-    content_type, payload = row["content_type"], hub.payload(row)
-    events: list[Event] = []
     try:
-        if row["mapping"]:
-            content_type, payload = mapping.apply(row["mapping"], content_type, payload)
-            events.append(Event(message_id, "transformed", delivery_id=delivery_id,
-                                attempt=attempt, size_out=len(payload),
-                                details={"mapping": row["mapping"]}))
-        connector = hub.connector(connector_name)
+        connector, content_type, payload, events = prepare(
+            hub, message_id, delivery_id, attempt, row["mapping"], connector_name,
+            row["content_type"], hub.payload(row))
     except (DeliveryError, NotFound) as exc:
-        _dead(hub, job, row, attempt, [*events], exc)
+        _dead(hub, job, row, attempt, [], exc)
         return
-    events.append(Event(message_id, "delivering", delivery_id=delivery_id, attempt=attempt,
-                        connector=connector_name))
     transition(hub, delivery_id, message_id, "delivering", events, attempts=attempt,
                alone=row["fanout"] == 1)
     outbound = OutboundMessage(
