@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -51,6 +53,17 @@ def fail(message: str) -> typer.Exit:
 def row(*cells: object) -> list[str]:
     """Table cells as literal text: a ``[`` in a partner's error is not Rich markup."""
     return [escape("" if c is None else str(c)) for c in cells]
+
+
+@contextmanager
+def hub_errors() -> Iterator[None]:
+    """The hub's structured refusal as one line: code, message and the fields it names."""
+    try:
+        yield
+    except ClientError as exc:
+        errors = exc.details.get("errors") or []
+        named = "; ".join(f"{e.get('path')}: {e.get('message')}" for e in errors[:5])
+        raise fail(f"{exc.code}: {exc.message}" + (f" ({named})" if named else "")) from None
 
 
 def client(url: str, key: str | None) -> HubClient:
@@ -181,11 +194,9 @@ def send(service: Annotated[str, typer.Argument(help="Service code.")],
     if content_type is None:
         content_type = "application/xml" if file.endswith((".xml", ".edxml")) or \
             body.lstrip().startswith(b"<") else "application/json"
-    try:
+    with hub_errors():
         result = client(url, key).send(service, body, content_type, recipient or [],
                                        idempotency_key)
-    except ClientError as exc:
-        raise fail(f"{exc.code}: {exc.message}{_detail(exc)}") from None
     if as_json:
         emit(result, True)
     else:
@@ -193,21 +204,12 @@ def send(service: Annotated[str, typer.Argument(help="Service code.")],
                   markup=False)
 
 
-def _detail(exc: ClientError) -> str:
-    errors = exc.details.get("errors")
-    if errors:
-        return " (" + "; ".join(f"{e.get('path')}: {e.get('message')}" for e in errors[:5]) + ")"
-    return ""
-
-
 @app.command()
 def trace(message_id: str, url: UrlOpt = DEFAULT_URL, key: KeyOpt = None,
           as_json: JsonOpt = False) -> None:
     """A message's deliveries and every event of its trace, in order."""
-    try:
+    with hub_errors():
         msg = client(url, key).json("GET", f"/v1/messages/{message_id}")
-    except ClientError as exc:
-        raise fail(f"{exc.code}: {exc.message}") from None
     if as_json:
         emit(msg, True)
         return
@@ -234,10 +236,8 @@ def messages(service: str | None = None, status: str | None = None, sender: str 
     params = {k: v for k, v in dict(service=service, status=status, sender=sender,
                                     recipient=recipient, limit=limit, cursor=cursor).items()
               if v is not None}
-    try:
+    with hub_errors():
         page = client(url, key).json("GET", "/v1/messages", params=params)
-    except ClientError as exc:
-        raise fail(f"{exc.code}: {exc.message}") from None
     table = Table("id", "created (UTC)", "service", "sender", "status", "bytes")
     for m in page["items"]:
         table.add_row(*row(m["id"], str(m["created_at"])[:19], m["service_code"],
@@ -252,10 +252,8 @@ def dead_list(connector: str | None = None, limit: int = 50, url: UrlOpt = DEFAU
               key: KeyOpt = None, as_json: JsonOpt = False) -> None:
     """Dead deliveries, newest first."""
     params = {"limit": limit, **({"connector": connector} if connector else {})}
-    try:
+    with hub_errors():
         page = client(url, key).json("GET", "/v1/dead-letters", params=params)
-    except ClientError as exc:
-        raise fail(f"{exc.code}: {exc.message}") from None
     table = Table("delivery", "message", "connector", "attempts", "remote", "error")
     for d in page["items"]:
         table.add_row(*row(d["id"], d["message_id"], d["connector"], d["attempts"],
@@ -267,11 +265,9 @@ def dead_list(connector: str | None = None, limit: int = 50, url: UrlOpt = DEFAU
 def dead_replay(delivery_id: str, reason: str | None = None, url: UrlOpt = DEFAULT_URL,
                 key: KeyOpt = None) -> None:
     """Queue a dead delivery again."""
-    try:
+    with hub_errors():
         client(url, key).json("POST", f"/v1/dead-letters/{delivery_id}/replay",
                               json={"reason": reason})
-    except ClientError as exc:
-        raise fail(f"{exc.code}: {exc.message}") from None
     out.print(f"replayed {delivery_id}", markup=False)
 
 
@@ -280,11 +276,9 @@ def dead_discard(delivery_id: str,
                  reason: Annotated[str, typer.Option(help="Why (kept in the audit log).")],
                  url: UrlOpt = DEFAULT_URL, key: KeyOpt = None) -> None:
     """Give up on a dead delivery, with a reason."""
-    try:
+    with hub_errors():
         client(url, key).json("POST", f"/v1/dead-letters/{delivery_id}/discard",
                               json={"reason": reason})
-    except ClientError as exc:
-        raise fail(f"{exc.code}: {exc.message}{_detail(exc)}") from None
     out.print(f"discarded {delivery_id}", markup=False)
 
 
@@ -295,10 +289,8 @@ def connectors_list(url: UrlOpt = DEFAULT_URL, key: KeyOpt = None,
     from hub.connector import connector_types
 
     types = {name: f"{cls.__module__}.{cls.__name__}" for name, cls in connector_types().items()}
-    try:
+    with hub_errors():
         instances = client(url, key).json("GET", "/v1/connectors")
-    except ClientError as exc:
-        raise fail(f"{exc.code}: {exc.message}") from None
     table = Table("instance", "type", "enabled", "installed as")
     for inst in instances:
         table.add_row(*row(inst["name"], inst["type"], inst["enabled"],
