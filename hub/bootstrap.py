@@ -11,20 +11,30 @@ from hub import registry
 from hub.context import Hub
 from hub.store.tables import agencies, systems
 
+__all__ = ["ADMIN_SYSTEM", "OPERATOR_AGENCY", "ensure_admin"]
+
 OPERATOR_AGENCY = "lgsp-hub"
 ADMIN_SYSTEM = "lgsp-admin"
 
 
 def ensure_admin(hub: Hub) -> str | None:
     """Create the admin system if there is none; returns the new key, or None if it existed."""
-    with hub.engine.begin() as conn:
+    with registry.changing(hub) as conn:
         if conn.execute(select(systems.c.code).where(systems.c.role == "admin")).first():
             return None
-        if not conn.execute(select(agencies.c.code)
-                            .where(agencies.c.code == OPERATOR_AGENCY)).first():
-            registry.add_agency(conn, "bootstrap", OPERATOR_AGENCY, "LGSP Hub operator")
-        key = registry.add_system(conn, "bootstrap", ADMIN_SYSTEM, OPERATOR_AGENCY,
-                                  "Hub administrators", role="admin")["api_key"]
+        if not conn.execute(
+            select(agencies.c.code).where(agencies.c.code == OPERATOR_AGENCY)
+        ).first():
+            registry.add_agency(hub, "bootstrap", OPERATOR_AGENCY, "LGSP Hub operator", conn=conn)
+        key = registry.add_system(
+            hub,
+            "bootstrap",
+            ADMIN_SYSTEM,
+            OPERATOR_AGENCY,
+            "Hub administrators",
+            role="admin",
+            conn=conn,
+        )["api_key"]
     path = hub.settings.admin_key_file
     path.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)

@@ -13,6 +13,10 @@ from pathlib import Path
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+__all__ = ["CATALOG", "Settings", "get_settings"]
+
+CATALOG = Path(__file__).resolve().parent / "catalog"  # shipped schemas and mappings
+
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
@@ -27,19 +31,62 @@ class Settings(BaseSettings):
     rabbitmq_queue_type: str = Field("classic", description="'classic' or 'quorum'.")
     queue_prefix: str = Field("", description="Put before every queue name (shared brokers).")
     db_pool_size: int = Field(20, ge=1, description="Store connections kept per process.")
+    db_busy_timeout_seconds: float = Field(
+        30.0,
+        gt=0,
+        description="SQLite: how long a writer waits for the lock before its "
+        "request is answered 503 (store_unavailable).",
+    )
+    db_connect_timeout_seconds: float = Field(
+        5.0,
+        gt=0,
+        description="PostgreSQL: give up connecting after this long, so an "
+        "unreachable server is a quick 503, not a hung request.",
+    )
+    db_pool_timeout_seconds: float = Field(
+        10.0, gt=0, description="Wait this long for a free pooled connection, then 503."
+    )
     blob_dir: Path | None = Field(None, description="Claim-check blobs; default data_dir/blobs.")
     blob_threshold_bytes: int = Field(64 * 1024, ge=0, description="Payloads above go to blobs.")
-    max_body_bytes: int = Field(10 * 1024 * 1024, gt=0, description="Larger requests get 413.")
+    max_body_bytes: int = Field(
+        128 * 1024 * 1024, gt=0, description="Larger requests get 413; bodies are streamed."
+    )
+    xml_tree_limit_bytes: int = Field(
+        8 * 1024 * 1024,
+        gt=0,
+        le=10_000_000,
+        description="XML above this is checked from its "
+        "file as a stream, never as a tree in memory (route XPath conditions see no content "
+        "then). At most 10 MB, the longest text node a tree may hold.",
+    )
 
-    retry_max_attempts: int = Field(5, ge=1, description="Delivery attempts before dead-letter.")
+    retry_budget_seconds: float = Field(
+        24 * 3600.0,
+        gt=0,
+        description="Keep retrying a delivery this long (a service or "
+        "connector instance may set its own), then dead-letter.",
+    )
+    retry_max_attempts: int = Field(
+        0, ge=0, description="Also dead-letter after this many attempts; 0 = no count limit."
+    )
     retry_base_seconds: float = Field(1.0, gt=0, description="First retry delay.")
     retry_max_seconds: float = Field(300.0, gt=0, description="Cap of the backoff.")
+    circuit_failure_threshold: int = Field(
+        5, ge=1, description="Consecutive transient failures that open a connector's circuit."
+    )
+    circuit_probe_seconds: float = Field(
+        15.0, gt=0, description="How often an open circuit lets one message through to probe."
+    )
     lease_seconds: float = Field(30.0, gt=0, description="Embedded broker visibility timeout.")
     worker_threads: int = Field(8, ge=1, description="Concurrent deliveries per worker.")
     relay_batch: int = Field(200, ge=1, description="Outbox rows published per relay round.")
     registry_cache_seconds: float = Field(
-        5.0, ge=0, description="How long another process's registry change may take to apply.")
+        5.0, ge=0, description="How long another process's registry change may take to apply."
+    )
     sync_timeout_seconds: float = Field(15.0, gt=0, description="Synchronous service timeout.")
+
+    schema_dir: Path = Field(CATALOG / "schemas", description="JSON Schemas and XSDs by name.")
+    mapping_dir: Path = Field(CATALOG / "mappings", description="Mappings by name.")
 
     host: str = "127.0.0.1"
     port: int = 8080

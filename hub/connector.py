@@ -6,8 +6,19 @@ Types are discovered through the ``lgsp.connectors`` entry-point group, so a thi
 adds one without touching the hub. An *instance* is a type plus a named, validated configuration
 registered in the store (``connector_instances``).
 
-``deliver`` raises ``TransientDeliveryError`` (retried with backoff) or
-``PermanentDeliveryError`` (dead-lettered at once); it never lets a driver exception escape.
+The payload is a :class:`hub.payload.Payload` handle, not bytes: a large one is a file in the
+blob store. A connector sends it with ``payload.open()``/``payload.chunks()`` so a 1 GB
+document passes at the memory of one chunk, and calls ``payload.read(limit)`` only where it
+really needs the whole value (a JSON object it turns into arguments). The answer
+(``DeliveryResult.response``) stays bytes: partners answer with an acknowledgement, and a
+connector keeps at most a bounded prefix of whatever it is sent back.
+
+``deliver`` raises ``TransientDeliveryError`` (retried with backoff), ``PermanentDeliveryError``
+(dead-lettered at once: the partner refused it, or the configuration is wrong) or
+``LocalDeliveryError`` (permanent, and ours: a value the protocol cannot carry, arguments the
+operation does not take — raised before anything is sent); it never lets a driver exception
+escape. The contract every connector type passes is shipped as
+``hub.testing.ConnectorContract``.
 """
 
 from __future__ import annotations
@@ -24,7 +35,19 @@ from typing import Any, ClassVar
 import jsonschema
 
 from hub.errors import NotFound, SchemaViolation
+from hub.payload import Payload
 from hub.schemas import field_errors
+
+__all__ = [
+    "ENTRY_POINT_GROUP",
+    "Connector",
+    "DeliveryResult",
+    "Health",
+    "OutboundMessage",
+    "connector_type",
+    "connector_types",
+    "validate_config",
+]
 
 log = logging.getLogger(__name__)
 ENTRY_POINT_GROUP = "lgsp.connectors"
@@ -32,7 +55,8 @@ ENTRY_POINT_GROUP = "lgsp.connectors"
 
 @dataclass(frozen=True)
 class OutboundMessage:
-    """What a connector is given: the envelope fields a partner may need, and the payload."""
+    """What a connector is given: the envelope fields a partner may need, and a handle on the
+    payload (streamed, never assumed to fit in memory)."""
 
     id: str
     correlation_id: str
@@ -41,14 +65,16 @@ class OutboundMessage:
     service: str | None
     recipient: str | None
     content_type: str
-    payload: bytes
+    payload: Payload
     headers: Mapping[str, str] = field(default_factory=dict)
     attempt: int = 1
 
 
 @dataclass(frozen=True)
 class DeliveryResult:
-    """What the partner answered. ``remote_status`` is its status (HTTP code, SOAP result …)."""
+    """What the partner answered. ``remote_status`` is its status (HTTP code, SOAP result …).
+    ``response`` is bytes, not a ``Payload``: answers are acknowledgements, and connectors cap
+    what they keep of one (``details["response_truncated"]`` says when they cut it)."""
 
     remote_status: str | None = None
     response: bytes = b""
@@ -93,8 +119,9 @@ def validate_config(cls: type[Connector], config: Mapping[str, Any]) -> None:
     validator = jsonschema.Draft202012Validator(cls.config_schema)
     errors = [error for e in validator.iter_errors(dict(config)) for error in field_errors(e)]
     if errors:
-        raise SchemaViolation(f"invalid configuration for connector type {cls.type_name!r}",
-                              errors=errors)
+        raise SchemaViolation(
+            f"invalid configuration for connector type {cls.type_name!r}", errors=errors
+        )
 
 
 @lru_cache
@@ -118,5 +145,6 @@ def connector_type(type_name: str) -> type[Connector]:
     try:
         return connector_types()[type_name]
     except KeyError:
-        raise NotFound(f"no connector type {type_name!r} is installed",
-                       installed=sorted(connector_types())) from None
+        raise NotFound(
+            f"no connector type {type_name!r} is installed", installed=sorted(connector_types())
+        ) from None

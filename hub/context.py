@@ -1,22 +1,34 @@
-"""The running hub: settings, the store's engine, blob store, broker and connector instances.
-One ``Hub`` per process, passed explicitly (no globals), closed on shutdown.
+"""The running hub: settings, the store's engine, blob store, broker, connector instances, the
+event observers, the denial recorder and the circuits. One ``Hub`` per process, passed
+explicitly (no globals), closed on shutdown. Constructing one never migrates the store: only
+``lgsp db upgrade`` and ``lgsp serve`` do (``hub.store.db.upgrade``).
 """
 
 from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 
-from sqlalchemy import select
+from sqlalchemy import Connection, select
 
+from hub.access import Denials
 from hub.brokers.base import Broker
+from hub.circuit import Circuits
 from hub.config import Settings
 from hub.connector import Connector, connector_type
 from hub.errors import NotFound
-from hub.registry_cache import RegistryCache
+from hub.events import PENDING, Event, Observers
+from hub.mapping import Mappings
+from hub.payload import Payload
+from hub.registry import RegistryCache
+from hub.schemas import Schemas
 from hub.store.blobs import BlobStore
-from hub.store.db import make_engine, reader, upgrade
+from hub.store.db import make_engine, reader
 from hub.store.tables import connector_instances
+
+__all__ = ["Hub", "delivery_queue"]
 
 QUEUE_PREFIX = "lgsp.deliver."
 CONNECTOR_TTL_SECONDS = 10.0
@@ -34,19 +46,29 @@ def make_broker(settings: Settings, engine) -> Broker:
         return EmbeddedBroker(engine, lease_seconds=settings.lease_seconds)
     from hub.brokers.rabbitmq import RabbitMQBroker
 
-    return RabbitMQBroker(settings.broker_url, queue_type=settings.rabbitmq_queue_type,
-                          prefix=settings.queue_prefix)
+    return RabbitMQBroker(
+        settings.broker_url, queue_type=settings.rabbitmq_queue_type, prefix=settings.queue_prefix
+    )
 
 
 class Hub:
-    def __init__(self, settings: Settings, *, migrate: bool = True) -> None:
+    def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self.engine = make_engine(settings.sqlalchemy_url, pool_size=settings.db_pool_size)
+        self.engine = make_engine(
+            settings.sqlalchemy_url,
+            pool_size=settings.db_pool_size,
+            busy_timeout=settings.db_busy_timeout_seconds,
+            connect_timeout=settings.db_connect_timeout_seconds,
+            pool_timeout=settings.db_pool_timeout_seconds,
+        )
         self.reader = reader(self.engine)
         self.registry = RegistryCache(self.reader, settings.registry_cache_seconds)
-        if migrate:
-            upgrade(self.engine)
+        self.events = Observers()
+        self.denials = Denials(self.engine)
+        self.circuits = Circuits(self.engine, self.reader, settings)
         self.blobs = BlobStore(settings.blob_path)
+        self.schemas = Schemas(settings.schema_dir)
+        self.mappings = Mappings(settings.mapping_dir, self.schemas)
         self.broker = make_broker(settings, self.engine)
         self._connectors: dict[str, tuple[float, dict, Connector]] = {}
         self._lock = threading.Lock()
@@ -60,8 +82,11 @@ class Hub:
         if cached and now - cached[0] < CONNECTOR_TTL_SECONDS:
             return cached[2]
         with self.reader.connect() as conn:
-            row = conn.execute(select(connector_instances)
-                               .where(connector_instances.c.name == name)).mappings().first()
+            row = (
+                conn.execute(select(connector_instances).where(connector_instances.c.name == name))
+                .mappings()
+                .first()
+            )
         if row is None or not row["enabled"]:
             raise NotFound(f"connector instance {name!r} is not registered or is disabled")
         config = {"type": row["type"], **row["config"]}
@@ -75,16 +100,48 @@ class Hub:
             self._connectors[name] = (now, config, instance)
         return instance
 
-    def keep_payload(self, body: bytes) -> str | None:
-        """Claim check: a payload above the threshold goes to the blob store; returns its
-        reference, or None when it stays inline in the message row."""
-        return self.blobs.put(body) if len(body) > self.settings.blob_threshold_bytes else None
+    @contextmanager
+    def begin(self) -> Iterator[Connection]:
+        """A write transaction whose recorded events reach the observers once it commits."""
+        pending: list[Event] = []
+        with self.engine.begin() as conn:
+            info = conn.info  # read now: after a lost connection it cannot be read any more
+            info[PENDING] = pending
+            try:
+                yield conn
+            finally:
+                info.pop(PENDING, None)
+        if pending:
+            self.events.notify(pending)
 
-    def payload(self, row) -> bytes:
+    def enqueued(self) -> None:
+        """Deliveries were enqueued in a transaction that has committed: wake the relay (outbox
+        rows) and this process's consumers (embedded queue rows)."""
+        self.outbox_signal.set()
+        self.broker.notify()
+
+    def keep_payload(self, payload: Payload) -> str | None:
+        """Claim check: a payload above the threshold lives in the blob store; returns its
+        reference, or None when it stays inline in the message row. A payload the API already
+        spooled to the blob store is referenced as it is, never copied."""
+        if payload.size <= self.settings.blob_threshold_bytes and payload.data is not None:
+            return None
+        if payload.data is not None:
+            return self.blobs.put(payload.data)
+        return f"sha256:{payload.sha256}"
+
+    def payload(self, row) -> Payload:
         """A message's payload, inline or from the blob store (claim check)."""
-        return row["payload"] if row["blob_ref"] is None else self.blobs.get(row["blob_ref"])
+        if row["blob_ref"] is None:
+            return Payload(
+                row["size"], row["payload_sha256"], row["content_type"], data=row["payload"]
+            )
+        return self.blobs.payload(
+            row["blob_ref"], row["size"], row["payload_sha256"], row["content_type"]
+        )
 
     def close(self) -> None:
+        self.denials.close()
         for _, _, instance in self._connectors.values():
             instance.close()
         self.broker.close()

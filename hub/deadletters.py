@@ -1,6 +1,7 @@
 """Dead letters: deliveries that failed for good. The store is the authority (the broker's
 ``.dead`` queue keeps a copy for operators); an admin replays one — back through the outbox,
-attempts counted afresh — or discards it with a reason. Both are audited and traced.
+attempts counted afresh — or discards it with a reason. Both are audited and traced. Listing
+them is the read side's (``hub.trace.dead_letters``).
 """
 
 from __future__ import annotations
@@ -12,25 +13,13 @@ from sqlalchemy import Connection, select, update
 from hub.context import Hub
 from hub.errors import Conflict, NotFound, SchemaViolation
 from hub.events import Event, record
-from hub.pipeline import enqueue_again, message_status
+from hub.model import Status
+from hub.pipeline import enqueue, message_status
 from hub.registry import audit
-from hub.store.db import as_utc, utcnow
-from hub.store.tables import deliveries, messages
+from hub.store.db import utcnow
+from hub.store.tables import deliveries
 
-
-def list_dead(conn: Connection, limit: int = 100, before: str | None = None,
-              connector: str | None = None) -> list[dict[str, Any]]:
-    """Newest first; page with ``before`` = the last delivery id seen (ids are time-ordered)."""
-    query = (select(deliveries, messages.c.service_code, messages.c.sender_system)
-             .join(messages, messages.c.id == deliveries.c.message_id)
-             .where(deliveries.c.status == "dead"))
-    if before:
-        query = query.where(deliveries.c.id < before)
-    if connector:
-        query = query.where(deliveries.c.connector == connector)
-    rows = conn.execute(query.order_by(deliveries.c.id.desc()).limit(limit)).mappings()
-    return [dict(r, created_at=as_utc(r["created_at"]), updated_at=as_utc(r["updated_at"]),
-                 next_attempt_at=as_utc(r["next_attempt_at"])) for r in rows]
+__all__ = ["discard", "replay"]
 
 
 def _dead_delivery(conn: Connection, delivery_id: str) -> dict[str, Any]:
@@ -41,38 +30,68 @@ def _dead_delivery(conn: Connection, delivery_id: str) -> dict[str, Any]:
     if row is None:
         raise NotFound(f"delivery {delivery_id!r} does not exist")
     if row["status"] != "dead":
-        raise Conflict(f"delivery {delivery_id} is {row['status']}, not dead",
-                       status=row["status"])
+        raise Conflict(f"delivery {delivery_id} is {row['status']}, not dead", status=row["status"])
     return dict(row)
 
 
 def replay(hub: Hub, delivery_id: str, actor: str, reason: str | None = None) -> None:
-    with hub.engine.begin() as conn:
+    with hub.begin() as conn:
         row = _dead_delivery(conn, delivery_id)
-        conn.execute(update(deliveries).where(deliveries.c.id == delivery_id).values(
-            status="queued", attempts=0, next_attempt_at=None, updated_at=utcnow()))
-        enqueue_again(conn, row["message_id"], delivery_id, row["connector"])
+        now = utcnow()
+        conn.execute(
+            update(deliveries)
+            .where(deliveries.c.id == delivery_id)
+            .values(
+                status=Status.QUEUED,
+                attempts=0,
+                next_attempt_at=None,
+                queued_at=now,
+                updated_at=now,
+            )
+        )
+        enqueue(hub, conn, row["message_id"], [(delivery_id, row["connector"])])
         mid = row["message_id"]
-        record(conn, [
-            Event(mid, "replayed", delivery_id=delivery_id,
-                  details={"by": actor, "reason": reason, "previous_attempts": row["attempts"]}),
-            Event(mid, "queued", delivery_id=delivery_id, connector=row["connector"]),
-        ], {mid: message_status(conn, mid, "queued")})
+        record(
+            conn,
+            [
+                Event(
+                    mid,
+                    "replayed",
+                    delivery_id=delivery_id,
+                    details={"by": actor, "reason": reason, "previous_attempts": row["attempts"]},
+                ),
+                Event(mid, "queued", delivery_id=delivery_id, connector=row["connector"]),
+            ],
+            {mid: message_status(conn, mid, "queued")},
+        )
         audit(conn, actor, "replay_dead_letter", delivery_id, reason)
-    hub.outbox_signal.set()
+    hub.enqueued()
 
 
 def discard(hub: Hub, delivery_id: str, actor: str, reason: str) -> None:
     if not reason or not reason.strip():
-        raise SchemaViolation("a reason is required to discard a dead letter",
-                              errors=[{"path": "/reason", "message": "required"}])
-    with hub.engine.begin() as conn:
+        raise SchemaViolation(
+            "a reason is required to discard a dead letter",
+            errors=[{"path": "/reason", "message": "required"}],
+        )
+    with hub.begin() as conn:
         row = _dead_delivery(conn, delivery_id)
-        conn.execute(update(deliveries).where(deliveries.c.id == delivery_id)
-                     .values(status="discarded", updated_at=utcnow()))
+        conn.execute(
+            update(deliveries)
+            .where(deliveries.c.id == delivery_id)
+            .values(status="discarded", updated_at=utcnow())
+        )
         mid = row["message_id"]
-        record(conn, [Event(mid, "discarded", delivery_id=delivery_id,
-                            details={"by": actor, "reason": reason})],
-               {mid: message_status(conn, mid, "discarded")})
+        record(
+            conn,
+            [
+                Event(
+                    mid,
+                    "discarded",
+                    delivery_id=delivery_id,
+                    details={"by": actor, "reason": reason},
+                )
+            ],
+            {mid: message_status(conn, mid, "discarded")},
+        )
         audit(conn, actor, "discard_dead_letter", delivery_id, reason)
-

@@ -16,13 +16,41 @@ programs, the HTTP status an API caller sees, and whether trying again can help.
     │   └── NoRoute               422 no_route            nothing routes this message
     └── DeliveryError (raised by connectors; mapped to retry or dead-letter)
         ├── TransientDeliveryError   retryable: connection failure, timeout, 5xx, 429
-        └── PermanentDeliveryError   not retryable: 4xx, bad configuration, mapping failure
-    BrokerError        the broker is unreachable or refused a publish (retryable)
+        ├── PermanentDeliveryError   not retryable: 4xx, bad configuration
+        └── LocalDeliveryError       ours, not the partner's: a value the connector cannot
+                                     encode, a mapping that fails (permanent, never blamed
+                                     on the partner)
+    Unavailable (503 + Retry-After: the caller may try again later)
+    ├── StoreUnavailable   the store cannot be reached or is overloaded
+    └── BrokerError        the broker is unreachable or refused a publish
 """
 
 from __future__ import annotations
 
 from typing import Any
+
+__all__ = [
+    "BrokerError",
+    "Conflict",
+    "DeliveryError",
+    "Forbidden",
+    "HostileInput",
+    "HubError",
+    "LocalDeliveryError",
+    "MalformedInput",
+    "NoRoute",
+    "NotFound",
+    "PayloadTooLarge",
+    "PermanentDeliveryError",
+    "RequestError",
+    "SchemaViolation",
+    "StoreUnavailable",
+    "TransientDeliveryError",
+    "Unauthenticated",
+    "Unavailable",
+    "UnknownReference",
+    "UnsupportedMediaType",
+]
 
 
 class HubError(Exception):
@@ -118,7 +146,26 @@ class PermanentDeliveryError(DeliveryError):
     retryable = False
 
 
-class BrokerError(HubError):
-    code = "broker_unavailable"
+class LocalDeliveryError(PermanentDeliveryError):
+    """The hub could not prepare the message for this partner (an encoding or mapping failure).
+    Retrying cannot help and the partner never saw it."""
+
+    code = "local_failure"
+    status = 422
+
+
+class Unavailable(HubError):
+    """A dependency of the hub is down; the request changed nothing and may be retried."""
+
+    code = "unavailable"
     status = 503
     retryable = True
+    retry_after_seconds = 5
+
+
+class StoreUnavailable(Unavailable):
+    code = "store_unavailable"
+
+
+class BrokerError(Unavailable):
+    code = "broker_unavailable"

@@ -7,6 +7,8 @@ import threading
 import time
 import uuid
 
+__all__ = ["new_id", "uuid7"]
+
 _lock = threading.Lock()
 _last = [0, 0]  # last millisecond, last 12-bit counter
 

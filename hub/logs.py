@@ -1,17 +1,29 @@
 """Logging set-up: every record passes through ``MaskingFilter`` so a citizen ID number or a
-phone number that reaches a log line (an error text from a partner, say) is masked there."""
+phone number that reaches a log line (an error text from a partner, say) is masked there, and
+a control character in it (from a URL, a header, a partner's answer) is shown escaped: a raw
+line feed would forge a log line of its own, a raw NUL or escape sequence garble a terminal."""
 
 from __future__ import annotations
 
 import logging
 import os
+import re
 
 from hub.security import mask_text
+
+__all__ = ["MaskingFilter", "configure", "escape_controls"]
+
+_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")  # a tab is left as it is
+
+
+def escape_controls(text: str) -> str:
+    """``\\x00`` for a NUL, ``\\x0a`` for a line feed: shown, not acted on."""
+    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
 
 
 class MaskingFilter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
-        record.msg = mask_text(record.getMessage())
+        record.msg = escape_controls(mask_text(record.getMessage()))
         record.args = None
         if record.exc_info and record.exc_info[1] is not None:
             record.exc_text = mask_text(logging.Formatter().formatException(record.exc_info))

@@ -17,11 +17,14 @@ from sqlalchemy import delete, select, update
 
 from hub.brokers.base import Publication
 from hub.context import Hub
-from hub.errors import BrokerError
+from hub.outage import BROKER, STORE, Backoff, as_unavailable, kind_of, outages
 from hub.store.db import utcnow
 from hub.store.tables import outbox
 
+__all__ = ["Relay", "purge_published", "relay_once"]
+
 log = logging.getLogger(__name__)
+WHERE = "outbox relay"
 KEEP_PUBLISHED = timedelta(hours=1)
 
 
@@ -30,8 +33,12 @@ def relay_once(hub: Hub, limit: int | None = None, declared: set[str] | None = N
     ``declared``: queues already declared by this relay, so each is declared once."""
     limit = limit or hub.settings.relay_batch
     declared = set() if declared is None else declared
-    pending = (select(outbox.c.id, outbox.c.queue, outbox.c.body, outbox.c.headers)
-               .where(outbox.c.published_at.is_(None)).order_by(outbox.c.id).limit(limit))
+    pending = (
+        select(outbox.c.id, outbox.c.queue, outbox.c.body, outbox.c.headers)
+        .where(outbox.c.published_at.is_(None))
+        .order_by(outbox.c.id)
+        .limit(limit)
+    )
     if hub.engine.dialect.name == "postgresql":
         with hub.engine.begin() as conn:
             rows = conn.execute(pending.with_for_update(skip_locked=True)).all()
@@ -40,9 +47,10 @@ def relay_once(hub: Hub, limit: int | None = None, declared: set[str] | None = N
         return len(rows)
     with hub.reader.connect() as conn:
         rows = conn.execute(pending).all()
-    _publish(hub, rows, declared)
-    with hub.engine.begin() as conn:
-        _mark(conn, rows)
+    if rows:  # an empty round takes no write lock: on SQLite that would queue every writer
+        _publish(hub, rows, declared)
+        with hub.engine.begin() as conn:
+            _mark(conn, rows)
     return len(rows)
 
 
@@ -55,14 +63,18 @@ def _publish(hub: Hub, rows, declared: set[str]) -> None:
 
 def _mark(conn, rows) -> None:
     if rows:
-        conn.execute(update(outbox).where(outbox.c.id.in_([r.id for r in rows]))
-                     .values(published_at=utcnow()))
+        conn.execute(
+            update(outbox)
+            .where(outbox.c.id.in_([r.id for r in rows]))
+            .values(published_at=utcnow())
+        )
 
 
 def purge_published(hub: Hub) -> int:
     with hub.engine.begin() as conn:
-        return conn.execute(delete(outbox).where(
-            outbox.c.published_at < utcnow() - KEEP_PUBLISHED)).rowcount
+        return conn.execute(
+            delete(outbox).where(outbox.c.published_at < utcnow() - KEEP_PUBLISHED)
+        ).rowcount
 
 
 class Relay:
@@ -83,22 +95,29 @@ class Relay:
         return self
 
     def _run(self) -> None:
+        """Never ends but by ``stop``: a store or broker outage is logged as one rate-limited
+        line and retried with backoff; the rows wait, committed, until it is over."""
         rounds = 0
+        backoff = Backoff()
         while not self._stop.is_set():
             self.hub.outbox_signal.clear()
             try:
                 published = relay_once(self.hub, declared=self._declared)
-            except BrokerError as exc:
-                log.warning("outbox relay: broker unavailable, will retry: %s", exc.message)
-                published = 0
-                self._stop.wait(1.0)
-            except Exception:
-                log.exception("outbox relay round failed")
-                published = 0
-                self._stop.wait(1.0)
-            rounds += 1
-            if rounds % 3000 == 0:
-                purge_published(self.hub)
+                rounds += 1
+                if rounds % 3000 == 0:
+                    purge_published(self.hub)
+            except Exception as exc:
+                unavailable = as_unavailable(exc)
+                if unavailable is None:
+                    log.exception("outbox relay round failed")
+                else:
+                    outages.failed(kind_of(unavailable), WHERE, exc)
+                self._stop.wait(backoff.next())
+                continue
+            backoff.reset()
+            outages.recovered(STORE, WHERE)
+            if published:
+                outages.recovered(BROKER, WHERE)
             if published < self.hub.settings.relay_batch:
                 self.hub.outbox_signal.wait(self.interval)
                 self._stop.wait(self.linger)

@@ -1,160 +1,80 @@
-"""The message pipeline, in the order a message moves through the hub.
+"""The message lifecycle, in the order a message moves through the hub.
 
-Accepting (API process, synchronous, one transaction)::
+Accepting (API process, one transaction)::
 
-    authorise → parse → validate → deduplicate → route → store message + deliveries + outbox
-    (events: received, validated, routed, queued) → 202 with the id
+    check envelope → authorise (access rule) → service → parse → validate → deduplicate
+    → route → store message + deliveries + outbox + events (received, validated, routed,
+    queued) → 202 with the id
 
-Delivering (worker process, one broker message per delivery)::
+Delivering (worker, one broker message per delivery)::
 
-    load → transform (route's mapping) → deliver through the connector → record → settle
-    success: delivered, ack │ transient failure: retrying, broker retry with backoff
-    permanent failure or attempts exhausted: dead, broker dead-letter
+    load → circuit gate → attempt (``hub.attempt``: transform, deliver) → record → settle
+    delivered: ack │ transient failure within the retry budget: retrying, broker retry with
+    backoff │ permanent failure, or budget spent: dead, broker dead-letter
 
-Authentication happens before (``hub.api.deps``). Every step records an event (``hub.events``).
+Authentication happens before (``hub.access``, from the API's edge). Every step records an
+event (``hub.events``); synchronous services share the checks and the attempt (``hub.calls``).
 """
 
 from __future__ import annotations
 
-import hashlib
+import functools
 import json
 import logging
 import random
-import time
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping, Sequence
 from datetime import timedelta
 from typing import Any
 
-from lxml import etree
-from sqlalchemy import Connection, func, insert, select, update
+from sqlalchemy import Connection, bindparam, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
-from hub import mapping, routing, schemas, xmlsafe
-from hub.brokers.base import Delivery
-from hub.connector import Connector, OutboundMessage
+from hub import attempt, routing
+from hub.access import authorise
+from hub.brokers.base import Delivery, Publication
+from hub.content import edxml_document_id, edxml_idempotency_key, parse
 from hub.context import Hub, delivery_queue
-from hub.errors import (
-    Conflict,
-    DeliveryError,
-    Forbidden,
-    MalformedInput,
-    NotFound,
-    SchemaViolation,
-    UnsupportedMediaType,
-)
-from hub.events import Event, Tails, chain, record
+from hub.errors import Conflict, NotFound, SchemaViolation
+from hub.events import Event, Tails, chain, record, stage
 from hub.ids import new_id
-from hub.schemas import JSON_TYPES, XML_TYPES, media_family
-from hub.security import mask_text
-from hub.store.db import utcnow
+from hub.model import TERMINAL, Accepted, Caller, EventKind, Status, Submission
+from hub.store.db import as_utc, utcnow
 from hub.store.tables import (
+    connector_instances,
     deliveries,
-    denials,
     idempotency_keys,
     message_events,
     messages,
     outbox,
+    services,
 )
+
+__all__ = ["admit", "enqueue", "message_status", "process", "store", "submit", "transition"]
 
 log = logging.getLogger(__name__)
 
-TERMINAL = ("delivered", "discarded")
-
-
-@dataclass(frozen=True)
-class Caller:
-    """An authenticated client system."""
-
-    system: str
-    agency: str
-    role: str
-
-    @property
-    def is_admin(self) -> bool:
-        return self.role == "admin"
-
-
-@dataclass
-class Submission:
-    service: str
-    content_type: str
-    body: bytes
-    recipients: Sequence[str] = ()
-    idempotency_key: str | None = None
-    correlation_id: str | None = None
-    causation_id: str | None = None
-    headers: Mapping[str, str] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class Accepted:
-    id: str
-    duplicate: bool
+# Column widths of what a caller puts in the envelope (see hub.store.tables).
+ENVELOPE_LIMITS = {"idempotency_key": 200, "correlation_id": 100, "causation_id": 100}
+MAX_RECIPIENTS = 1000
 
 
 # ── accepting ────────────────────────────────────────────────────────────────────────────
 
 
-def load_service(hub: Hub, code: str) -> Mapping[str, Any]:
-    row = hub.registry.service(code)
-    if row is None:
-        raise NotFound(f"service {code!r} is not registered", service=code)
-    return row
-
-
-def deny(hub: Hub, caller: Caller | None, service: str | None, action: str, reason: str,
-         remote_addr: str | None = None) -> None:
-    """Record a refused request in its own transaction: the refusal must outlive the request."""
-    with hub.engine.begin() as conn:
-        conn.execute(insert(denials).values(
-            at=utcnow(), system_code=caller.system if caller else None, service_code=service,
-            action=action[:100], reason=reason[:300], remote_addr=(remote_addr or "")[:64] or None))
-    log.warning("denied %s on %s for %s: %s", action, service, caller.system if caller else "-",
-                reason)
-
-
-def authorise(hub: Hub, caller: Caller, service: str, action: str) -> None:
-    """X-Road style: a system may call a service only with an access rule naming both."""
-    if caller.is_admin:
-        return
-    if not hub.registry.allowed(caller.system, service):
-        deny(hub, caller, service, action, "no access rule")
-        raise Forbidden(f"system {caller.system!r} may not call service {service!r}",
-                        service=service)
-
-
-def parse(content_type: str, body: bytes, expected: str | None = None) -> Any:
-    """The payload as a JSON value or an lxml element, by content type; ``expected`` is the
-    service's declared content type, whose family (JSON or XML) the body must share."""
-    family = media_family(content_type)
-    if family is None or (expected and family != media_family(expected)):
-        raise UnsupportedMediaType(
-            f"content type {content_type.split(';')[0]!r} is not accepted here",
-            accepted=[expected] if expected else [*JSON_TYPES, *XML_TYPES])
-    if family == "xml":
-        return xmlsafe.parse(body)
-    try:
-        return json.loads(body)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise MalformedInput("body is not valid JSON", reason=str(exc)) from None
-    except RecursionError:
-        raise MalformedInput("body is not valid JSON", reason="nested too deeply") from None
-
-
-# Column widths of what a caller puts in the envelope (see hub.store.tables).
-ENVELOPE_LIMITS = {"idempotency_key": 200, "correlation_id": 100, "causation_id": 100,
-                   "content_type": 100}
-MAX_RECIPIENTS = 1000
-
-
 def check_envelope(sub: Submission) -> None:
     """Refuse envelope values the store cannot keep, naming each, before anything is stored."""
-    errors = [{"path": f"/{name}", "message": f"longer than {limit} characters"}
-              for name, limit in ENVELOPE_LIMITS.items()
-              if len(getattr(sub, name) or "") > limit]
-    errors += [{"path": f"/recipients/{i}", "message": "an agency code of 1-64 characters"}
-               for i, r in enumerate(sub.recipients) if not 0 < len(r) <= 64]
+    errors = [
+        {"path": f"/{name}", "message": f"longer than {limit} characters"}
+        for name, limit in ENVELOPE_LIMITS.items()
+        if len(getattr(sub, name) or "") > limit
+    ]
+    if len(sub.content_type) > 100:
+        errors.append({"path": "/content_type", "message": "longer than 100 characters"})
+    errors += [
+        {"path": f"/recipients/{i}", "message": "an agency code of 1-64 characters"}
+        for i, r in enumerate(sub.recipients)
+        if not 0 < len(r) <= 64
+    ]
     if len(sub.recipients) > MAX_RECIPIENTS:
         errors.append({"path": "/recipients", "message": f"more than {MAX_RECIPIENTS}"})
     if len(set(sub.recipients)) != len(sub.recipients):
@@ -163,286 +83,457 @@ def check_envelope(sub: Submission) -> None:
         raise SchemaViolation("the message envelope is not valid", errors=errors)
 
 
-def edxml_document_id(document: Any) -> str | None:
-    """The edXML ``MessageHeader/DocumentId`` (status messages carry theirs under
-    ``ResponseFor`` and have none of their own)."""
-    if not isinstance(document, etree._Element):
-        return None
-    found = document.xpath("//*[local-name()='MessageHeader']/*[local-name()='DocumentId']")
-    return found[0].text.strip() if found and found[0].text else None
-
-
-def edxml_idempotency_key(document: Any, document_id: str | None) -> str | None:
-    """A resubmitted edXML document is recognised by its DocumentId *and* business type: a new
-    document, its update, its replacement and its revocation share the DocumentId."""
-    if document_id is None:
-        return None
-    kind = document.xpath("string(//*[local-name()='TraceHeaderList']"
-                          "/*[local-name()='Bussiness']/*[local-name()='BussinessDocType'])")
-    return f"edxml:{document_id}#{kind.strip() or '0'}"
-
-
-def admit(hub: Hub, caller: Caller, sub: Submission, action: str,
-          mode: str | None = None) -> tuple[Mapping[str, Any], Any]:
-    """The checks every request passes, queued or synchronous: envelope, service (of ``mode``
-    if given), access rule, parse, request schema. Returns the service and the parsed payload."""
+def admit(
+    hub: Hub, caller: Caller, sub: Submission, action: str, mode: str | None = None
+) -> tuple[Mapping[str, Any], Any]:
+    """The checks every request passes, queued or synchronous, in an order that tells a caller
+    without an access rule nothing about the service: envelope, access rule, service (of
+    ``mode`` if given), parse, request schema. Returns the service and the parsed payload."""
     check_envelope(sub)
-    service = load_service(hub, sub.service)
+    authorise(hub.registry, hub.denials, caller, sub.service, action)
+    service = hub.registry.service(sub.service)
+    if service is None:
+        raise NotFound(f"service {sub.service!r} is not registered", service=sub.service)
     if mode and service["mode"] != mode:
-        raise Conflict(f"service {sub.service!r} is {service['mode']}, not {mode}",
-                       mode=service["mode"])
-    authorise(hub, caller, sub.service, action)
-    document = parse(sub.content_type, sub.body, service["content_type"])
+        raise Conflict(
+            f"service {sub.service!r} is {service['mode']}, not {mode}", mode=service["mode"]
+        )
+    document = parse(
+        sub.payload, service["content_type"], tree_limit=hub.settings.xml_tree_limit_bytes
+    )
     if service["request_schema"]:
-        schemas.validate(service["request_schema"], document)
+        hub.schemas.validate(service["request_schema"], document)
     return service, document
 
 
 def submit(hub: Hub, caller: Caller, sub: Submission) -> Accepted:
     """Accept ``sub`` durably or raise a ``RequestError``; nothing is stored on refusal."""
     service, document = admit(hub, caller, sub, "submit")
-    targets = routing.resolve(hub.registry.routes(), sub.service, sub.recipients, document,
-                              sub.headers)
+    targets = routing.resolve(
+        hub.registry.routes(), sub.service, sub.recipients, document, sub.headers
+    )
     document_id = edxml_document_id(document)
     key = sub.idempotency_key or edxml_idempotency_key(document, document_id)
     message_id = new_id()
-    ref = hub.keep_payload(sub.body)
+    ref = hub.keep_payload(sub.payload)
     try:
-        with hub.engine.begin() as conn:
+        with hub.begin() as conn:
             if key:
-                conn.execute(insert(idempotency_keys).values(
-                    sender_system=caller.system, key=key, message_id=message_id,
-                    created_at=utcnow()))
-            _store(conn, caller, sub, message_id, service, targets, document_id, key, ref,
-                   enqueue=True)
+                conn.execute(
+                    insert(idempotency_keys).values(
+                        sender_system=caller.system,
+                        key=key,
+                        message_id=message_id,
+                        created_at=utcnow(),
+                    )
+                )
+            store(hub, conn, caller, sub, message_id, service, targets, document_id, key, ref)
     except IntegrityError:
         if not key:
             raise
         with hub.reader.connect() as conn:
-            first = conn.execute(select(idempotency_keys.c.message_id).where(
-                idempotency_keys.c.sender_system == caller.system,
-                idempotency_keys.c.key == key)).scalar_one()
+            first = conn.execute(
+                select(idempotency_keys.c.message_id).where(
+                    idempotency_keys.c.sender_system == caller.system, idempotency_keys.c.key == key
+                )
+            ).scalar_one()
         return Accepted(first, duplicate=True)
-    hub.outbox_signal.set()
+    hub.enqueued()
     return Accepted(message_id, duplicate=False)
 
 
-def record_call(hub: Hub, caller: Caller, sub: Submission, service: Mapping[str, Any],
-                document: Any) -> tuple[str, routing.Target, str]:
-    """Store a synchronous call (message, one delivery, no outbox); returns the message id,
-    the target and the delivery id."""
-    targets = routing.resolve(hub.registry.routes(), sub.service, sub.recipients, document,
-                              sub.headers)
-    if len(targets) != 1:
-        raise Conflict("a synchronous call goes to exactly one recipient",
-                       recipients=[t.recipient for t in targets])
-    message_id = new_id()
-    ref = hub.keep_payload(sub.body)
-    with hub.engine.begin() as conn:
-        delivery_ids = _store(conn, caller, sub, message_id, service, targets,
-                              edxml_document_id(document), sub.idempotency_key, ref,
-                              enqueue=False)
-    return message_id, targets[0], delivery_ids[0]
-
-
-def _store(conn: Connection, caller: Caller, sub: Submission, message_id: str,
-           service: Mapping[str, Any], targets: Sequence[routing.Target],
-           document_id: str | None, key: str | None, ref: str | None,
-           enqueue: bool) -> list[str]:
-    """Insert the message, its deliveries, their outbox rows (when queued) and the first
-    events, all in the caller's transaction."""
+def store(
+    hub: Hub,
+    conn: Connection,
+    caller: Caller,
+    sub: Submission,
+    message_id: str,
+    service: Mapping[str, Any],
+    targets: Sequence[routing.Target],
+    document_id: str | None,
+    key: str | None,
+    ref: str | None,
+    outcome: attempt.Outcome | None = None,
+) -> None:
+    """Insert the message, its deliveries and their first events in the caller's transaction.
+    Queued (no ``outcome``): each delivery is enqueued (``enqueue``) with a ``queued`` event.
+    A synchronous call passes the ``outcome`` of its one attempt, recorded at once."""
     now = utcnow()
-    status = "queued" if enqueue else "routed"
-    rows, boxes, events = [], [], [
-        Event(message_id, "received", size_in=len(sub.body), at=now,
-              details={"sender": f"{caller.agency}/{caller.system}", "service": sub.service}),
-        Event(message_id, "validated", at=now,
-              details={"schema": service["request_schema"]} if service["request_schema"] else None),
-        Event(message_id, "routed", at=now,
-              details={"targets": [{"route": t.route, "connector": t.connector,
-                                    "recipient": t.recipient} for t in targets]}),
+    payload = sub.payload
+    events = [
+        Event(
+            message_id,
+            EventKind.RECEIVED,
+            size_in=payload.size,
+            at=now,
+            details={"sender": f"{caller.agency}/{caller.system}", "service": sub.service},
+        ),
+        Event(
+            message_id,
+            EventKind.VALIDATED,
+            at=now,
+            details={"schema": service["request_schema"]} if service["request_schema"] else None,
+        ),
+        Event(
+            message_id,
+            EventKind.ROUTED,
+            at=now,
+            details={
+                "targets": [
+                    {"route": t.route, "connector": t.connector, "recipient": t.recipient}
+                    for t in targets
+                ]
+            },
+        ),
     ]
+    rows, queued = [], []
     for target in targets:
-        delivery_id = new_id()
-        rows.append({"id": delivery_id, "message_id": message_id, "route": target.route,
-                     "connector": target.connector, "mapping": target.mapping,
-                     "recipient": target.recipient, "status": status, "attempts": 0,
-                     "created_at": now, "updated_at": now})
-        if enqueue:
-            boxes.append(_outbox_row(message_id, delivery_id, target.connector, now))
-            events.append(Event(message_id, "queued", delivery_id=delivery_id,
-                                connector=target.connector, at=now))
+        row = {
+            "id": new_id(),
+            "message_id": message_id,
+            "route": target.route,
+            "connector": target.connector,
+            "mapping": target.mapping,
+            "recipient": target.recipient,
+            "status": Status.QUEUED,
+            "attempts": 0,
+            "queued_at": now,
+            "created_at": now,
+            "updated_at": now,
+        }
+        if outcome is None:
+            queued.append((row["id"], target.connector))
+            events.append(
+                Event(
+                    message_id,
+                    EventKind.QUEUED,
+                    delivery_id=row["id"],
+                    connector=target.connector,
+                    at=now,
+                )
+            )
+        else:
+            row.update(
+                id=outcome.job.delivery_id,
+                attempts=1,
+                status=Status.DELIVERED if outcome.ok else Status.FAILED,
+                remote_status=outcome.remote_status,
+                last_error=outcome.error_text,
+            )
+            events += [
+                *outcome.events,
+                outcome.event(EventKind.DELIVERED if outcome.ok else EventKind.FAILED),
+            ]
+        rows.append(row)
     tails: Tails = {}
     trace_rows = chain(events, tails)  # a new message: its trace starts here, nothing to read
-    conn.execute(insert(messages).values(
-        id=message_id, correlation_id=sub.correlation_id or message_id,
-        causation_id=sub.causation_id, sender_agency=caller.agency, sender_system=caller.system,
-        service_code=sub.service, service_version=service["version"],
-        recipients=list(sub.recipients), content_type=sub.content_type,
-        payload=None if ref else sub.body, blob_ref=ref,
-        payload_sha256=hashlib.sha256(sub.body).hexdigest(), size=len(sub.body),
-        headers=dict(sub.headers), document_id=document_id, idempotency_key=key,
-        status=status, trace_seq=tails[message_id][0], trace_hash=tails[message_id][1],
-        created_at=now, updated_at=now))
-    conn.execute(insert(deliveries), rows)
-    if boxes:
-        conn.execute(insert(outbox), boxes)
-    conn.execute(insert(message_events), trace_rows)
-    return [r["id"] for r in rows]
+    status = rows[0]["status"] if outcome else Status.QUEUED
+    conn.execute(
+        _INSERT["messages"],
+        dict(
+            id=message_id,
+            correlation_id=sub.correlation_id or message_id,
+            causation_id=sub.causation_id,
+            sender_agency=caller.agency,
+            sender_system=caller.system,
+            service_code=sub.service,
+            service_version=service["version"],
+            recipients=list(sub.recipients),
+            content_type=payload.content_type,
+            payload=None if ref else payload.read(),
+            blob_ref=ref,
+            payload_sha256=payload.sha256,
+            size=payload.size,
+            headers=dict(sub.headers),
+            document_id=document_id,
+            idempotency_key=key,
+            status=status,
+            trace_seq=tails[message_id][0],
+            trace_hash=tails[message_id][1],
+            created_at=now,
+            updated_at=now,
+        ),
+    )
+    conn.execute(_INSERT["deliveries"], rows)
+    enqueue(hub, conn, message_id, queued)
+    conn.execute(_INSERT["message_events"], trace_rows)
+    stage(conn, events)
 
 
-def _outbox_row(message_id: str, delivery_id: str, connector: str, now) -> dict[str, Any]:
-    body = json.dumps({"message_id": message_id, "delivery_id": delivery_id}).encode()
-    return {"delivery_id": delivery_id, "queue": delivery_queue(connector), "body": body,
-            "headers": {"message-id": message_id}, "created_at": now}
+_INSERT = {t.name: insert(t) for t in (messages, deliveries, outbox, message_events)}
 
 
-def enqueue_again(conn: Connection, message_id: str, delivery_id: str, connector: str) -> None:
-    """Put an existing delivery back on its queue through the outbox (replay)."""
-    conn.execute(insert(outbox).values(**_outbox_row(message_id, delivery_id, connector,
-                                                     utcnow())))
+def enqueue(
+    hub: Hub, conn: Connection, message_id: str, targets: Sequence[tuple[str, str]]
+) -> None:
+    """Put deliveries ``(delivery id, connector)`` on their queues within the caller's
+    transaction: straight onto the embedded broker's queue rows, or as outbox rows the relay
+    publishes. The caller calls ``hub.enqueued()`` once it has committed."""
+    batch = [
+        Publication(
+            delivery_queue(connector),
+            json.dumps({"message_id": message_id, "delivery_id": delivery_id}).encode(),
+            {"message-id": message_id},
+        )
+        for delivery_id, connector in targets
+    ]
+    if batch and not hub.broker.publish_in(conn, batch):
+        now = utcnow()
+        conn.execute(
+            _INSERT["outbox"],
+            [
+                {
+                    "delivery_id": delivery_id,
+                    "queue": p.queue,
+                    "body": p.body,
+                    "headers": dict(p.headers),
+                    "created_at": now,
+                }
+                for (delivery_id, _), p in zip(targets, batch, strict=True)
+            ],
+        )
 
 
 # ── delivering ───────────────────────────────────────────────────────────────────────────
 
 
-def backoff(hub: Hub, attempt: int) -> float:
+def backoff(hub: Hub, attempt_no: int) -> float:
     """Exponential backoff with equal jitter: half fixed, half random, capped."""
-    cap = min(hub.settings.retry_max_seconds, hub.settings.retry_base_seconds * 2 ** (attempt - 1))
+    cap = min(
+        hub.settings.retry_max_seconds,
+        hub.settings.retry_base_seconds * 2 ** min(attempt_no - 1, 30),
+    )
     return cap / 2 + random.uniform(0, cap / 2)
 
 
 def message_status(conn: Connection, message_id: str, event: str) -> str:
     """A message's status sums up its deliveries (read after the caller updated one)."""
-    states = {r[0] for r in conn.execute(select(deliveries.c.status)
-                                         .where(deliveries.c.message_id == message_id))}
+    states = {
+        r[0]
+        for r in conn.execute(
+            select(deliveries.c.status).where(deliveries.c.message_id == message_id)
+        )
+    }
     return summarise(states, event)
 
 
 def summarise(states: set[str], event: str) -> str:
     """Delivered once every delivery is, dead if any is, else the latest step."""
-    if states <= set(TERMINAL):
-        return "delivered" if states == {"delivered"} else "discarded"
-    return "dead" if "dead" in states else event
+    if states <= TERMINAL:
+        return Status.DELIVERED if states == {Status.DELIVERED} else Status.DISCARDED
+    return Status.DEAD if Status.DEAD in states else event
 
 
-def transition(hub: Hub, delivery_id: str, message_id: str, status: str,
-               events: Sequence[Event], *, alone: bool = False, **values: Any) -> None:
+def transition(
+    hub: Hub,
+    delivery_id: str,
+    message_id: str,
+    status: str,
+    events: Sequence[Event],
+    *,
+    alone: bool = False,
+    settle: tuple[Delivery, Callable[[Connection | None], None]] | None = None,
+    **values: Any,
+) -> None:
     """Move one delivery to ``status`` and append ``events``, in one transaction. Locks the
     delivery row, then the message row (``record``): the order every writer uses. ``alone``:
-    the message has no other delivery, so its status needs no look at siblings."""
-    with hub.engine.begin() as conn:
-        conn.execute(update(deliveries).where(deliveries.c.id == delivery_id)
-                     .values(status=status, updated_at=utcnow(), **values))
-        summary = summarise({status}, status) if alone else \
-            message_status(conn, message_id, status)
+    the message has no other delivery, so its status needs no look at siblings. ``settle``:
+    the broker message and how to settle it — in this same transaction when the broker keeps
+    its queues in the store, else right after the commit."""
+    delivery, action = settle if settle else (None, None)
+    in_store = delivery is not None and delivery.in_store
+    with hub.begin() as conn:
+        conn.execute(
+            _delivery_update(tuple(sorted(values))),
+            {
+                "delivery_id": delivery_id,
+                "v_status": status,
+                "v_updated_at": utcnow(),
+                **{f"v_{k}": v for k, v in values.items()},
+            },
+        )
+        summary = summarise({status}, status) if alone else message_status(conn, message_id, status)
         record(conn, events, {message_id: summary})
+        if in_store:
+            action(conn)
+    if action is not None and not in_store:
+        action(None)
 
 
-def prepare(hub: Hub, message_id: str, delivery_id: str, attempt: int, mapping_name: str | None,
-            connector_name: str, content_type: str, payload: bytes
-            ) -> tuple[Connector, str, bytes, list[Event]]:
-    """Transform the payload with the route's mapping (if any) and find the connector: the
-    steps before a delivery attempt, queued or synchronous. Returns the connector, the
-    payload to send and its events (``transformed``, ``delivering``); raises
-    ``DeliveryError`` or ``NotFound`` — a mapping or a missing connector is not retried."""
-    events: list[Event] = []
-    if mapping_name:
-        content_type, payload = mapping.apply(mapping_name, content_type, payload)
-        events.append(Event(message_id, "transformed", delivery_id=delivery_id, attempt=attempt,
-                            size_out=len(payload), details={"mapping": mapping_name}))
-    connector = hub.connector(connector_name)
-    events.append(Event(message_id, "delivering", delivery_id=delivery_id, attempt=attempt,
-                        connector=connector_name))
-    return connector, content_type, payload, events
+@functools.cache
+def _delivery_update(columns: tuple[str, ...]):
+    """UPDATE of one delivery's status and ``columns``, built once per set of columns."""
+    return (
+        update(deliveries)
+        .where(deliveries.c.id == bindparam("delivery_id"))
+        .values(
+            status=bindparam("v_status"),
+            updated_at=bindparam("v_updated_at"),
+            **{c: bindparam(f"v_{c}") for c in columns},
+        )
+    )
 
 
 siblings = deliveries.alias("siblings")
 
 
-def process(hub: Hub, job: Delivery) -> None:
-    """Broker handler: deliver one delivery and settle the broker message. Idempotent: a
-    redelivered job whose delivery is already finished is acknowledged and dropped."""
-    ref = json.loads(job.body)
+_LOAD = (
+    select(
+        deliveries,
+        messages.c.correlation_id,
+        messages.c.sender_agency,
+        messages.c.sender_system,
+        messages.c.service_code,
+        messages.c.content_type,
+        messages.c.payload,
+        messages.c.blob_ref,
+        messages.c.payload_sha256,
+        messages.c.size,
+        messages.c.headers,
+        services.c.retry_budget_seconds.label("service_budget"),
+        connector_instances.c.retry_budget_seconds.label("connector_budget"),
+        select(func.count())
+        .select_from(siblings)
+        .where(siblings.c.message_id == deliveries.c.message_id)
+        .scalar_subquery()
+        .label("fanout"),
+    )
+    .join(messages, messages.c.id == deliveries.c.message_id)
+    .outerjoin(services, services.c.code == messages.c.service_code)
+    .outerjoin(connector_instances, connector_instances.c.name == deliveries.c.connector)
+    .where(deliveries.c.id == bindparam("delivery_id"))
+)
+
+
+def _load(hub: Hub, delivery_id: str) -> Mapping[str, Any] | None:
+    """The delivery with what its attempt needs: the envelope, the fan-out and the budgets."""
     with hub.reader.connect() as conn:
-        row = conn.execute(
-            select(deliveries, messages.c.correlation_id, messages.c.sender_agency,
-                   messages.c.sender_system, messages.c.service_code, messages.c.content_type,
-                   messages.c.payload, messages.c.blob_ref, messages.c.headers,
-                   select(func.count()).select_from(siblings)
-                   .where(siblings.c.message_id == deliveries.c.message_id)
-                   .scalar_subquery().label("fanout"))
-            .join(messages, messages.c.id == deliveries.c.message_id)
-            .where(deliveries.c.id == ref["delivery_id"])).mappings().first()
+        return conn.execute(_LOAD, {"delivery_id": delivery_id}).mappings().first()
+
+
+def process(hub: Hub, delivery: Delivery) -> None:
+    """Broker handler: deliver one delivery and settle the broker message. Idempotent: a
+    redelivered job whose delivery is already finished is acknowledged and dropped. While the
+    connector's circuit is open the job goes back to the queue unattempted."""
+    row = _load(hub, json.loads(delivery.body)["delivery_id"])
     if row is None:
-        job.dead_letter("no such delivery in the store")
+        delivery.dead_letter("no such delivery in the store")
         return
-    if row["status"] in (*TERMINAL, "dead"):
-        job.ack()
+    if row["status"] in (*TERMINAL, Status.DEAD):
+        delivery.ack()
         return
-    attempt, connector_name = row["attempts"] + 1, row["connector"]
-    message_id, delivery_id = row["message_id"], row["id"]
-    try:
-        connector, content_type, payload, events = prepare(
-            hub, message_id, delivery_id, attempt, row["mapping"], connector_name,
-            row["content_type"], hub.payload(row))
-    except (DeliveryError, NotFound) as exc:
-        _dead(hub, job, row, attempt, [], exc)
+    gate = hub.circuits.admit(row["connector"])
+    if not gate.go:
+        delivery.retry(gate.wait_seconds)
         return
-    transition(hub, delivery_id, message_id, "delivering", events, attempts=attempt,
-               alone=row["fanout"] == 1)
-    outbound = OutboundMessage(
-        id=message_id, correlation_id=row["correlation_id"], sender_agency=row["sender_agency"],
-        sender_system=row["sender_system"], service=row["service_code"],
-        recipient=row["recipient"], content_type=content_type, payload=payload,
-        headers=row["headers"] or {}, attempt=attempt)
-    started = time.perf_counter()
-    try:
-        result = connector.deliver(outbound)
-    except DeliveryError as exc:
-        _failed(hub, job, row, attempt, exc, (time.perf_counter() - started) * 1000)
+    job = attempt.Job(
+        message_id=row["message_id"],
+        delivery_id=row["id"],
+        correlation_id=row["correlation_id"],
+        sender_agency=row["sender_agency"],
+        sender_system=row["sender_system"],
+        service=row["service_code"],
+        recipient=row["recipient"],
+        payload=hub.payload(row),
+        headers=row["headers"] or {},
+        connector=row["connector"],
+        mapping=row["mapping"],
+        attempt=row["attempts"] + 1,
+    )
+    outcome = attempt.run(hub, job)
+    alone = row["fanout"] == 1
+    if outcome.ok:
+        events = [*outcome.events, outcome.event(EventKind.DELIVERED)]
+        if hub.circuits.succeeded(job.connector):
+            events.append(_circuit_event(job, EventKind.CIRCUIT_CLOSED, probe=gate.probe))
+        transition(
+            hub,
+            job.delivery_id,
+            job.message_id,
+            Status.DELIVERED,
+            events,
+            alone=alone,
+            attempts=job.attempt,
+            remote_status=outcome.remote_status,
+            last_error=None,
+            next_attempt_at=None,
+            settle=(delivery, delivery.ack),
+        )
         return
-    except Exception as exc:  # a connector bug must not kill the worker; retry it like a fault
-        log.exception("connector %s raised an unexpected error", connector_name)
-        _failed(hub, job, row, attempt, DeliveryError(f"connector error: {type(exc).__name__}"),
-                (time.perf_counter() - started) * 1000, retryable=True)
+    circuit = []
+    if outcome.retryable and hub.circuits.failed(
+        job.connector, outcome.error_text or "", gate.probe
+    ):
+        circuit.append(
+            _circuit_event(
+                job,
+                EventKind.CIRCUIT_OPENED,
+                threshold=hub.circuits.threshold,
+                probe_every_s=hub.circuits.probe_seconds,
+            )
+        )
+    reason = _why_dead(hub, row, outcome)
+    if reason is None:
+        delay = backoff(hub, job.attempt)
+        transition(
+            hub,
+            job.delivery_id,
+            job.message_id,
+            Status.RETRYING,
+            [
+                *outcome.events,
+                outcome.event(EventKind.RETRYING, next_attempt_in_s=round(delay, 3)),
+                *circuit,
+            ],
+            alone=alone,
+            attempts=job.attempt,
+            remote_status=outcome.remote_status,
+            last_error=outcome.error_text,
+            next_attempt_at=utcnow() + timedelta(seconds=delay),
+            settle=(
+                delivery,
+                lambda conn: delivery.retry(delay, {"x-attempt": str(job.attempt)}, conn),
+            ),
+        )
         return
-    duration = (time.perf_counter() - started) * 1000
-    transition(hub, delivery_id, message_id, "delivered", [Event(
-        message_id, "delivered", delivery_id=delivery_id, attempt=attempt,
-        connector=connector_name, remote_status=result.remote_status, size_out=len(payload),
-        size_in=len(result.response), duration_ms=duration)], alone=row["fanout"] == 1,
-        remote_status=result.remote_status, last_error=None, next_attempt_at=None)
-    job.ack()
+    transition(
+        hub,
+        job.delivery_id,
+        job.message_id,
+        Status.DEAD,
+        [*outcome.events, outcome.event(EventKind.DEAD, reason=reason), *circuit],
+        alone=alone,
+        attempts=job.attempt,
+        remote_status=outcome.remote_status,
+        last_error=outcome.error_text,
+        next_attempt_at=None,
+        settle=(
+            delivery,
+            lambda conn: delivery.dead_letter(f"{reason}: {outcome.error_text}", conn),
+        ),
+    )
 
 
-def _failed(hub: Hub, job: Delivery, row: Mapping[str, Any], attempt: int, exc: DeliveryError,
-            duration_ms: float, retryable: bool | None = None) -> None:
-    retryable = exc.retryable if retryable is None else retryable
-    if not retryable or attempt >= hub.settings.retry_max_attempts:
-        _dead(hub, job, row, attempt, [], exc, duration_ms)
-        return
-    delay = backoff(hub, attempt)
-    error = mask_text(exc.message)
-    transition(hub, row["id"], row["message_id"], "retrying", [Event(
-        row["message_id"], "retrying", delivery_id=row["id"], attempt=attempt,
-        connector=row["connector"], remote_status=getattr(exc, "remote_status", None),
-        error_code=exc.code, error=error, duration_ms=duration_ms,
-        details={"next_attempt_in_s": round(delay, 3)})], alone=row["fanout"] == 1,
-        remote_status=getattr(exc, "remote_status", None), last_error=error,
-        next_attempt_at=utcnow() + timedelta(seconds=delay))
-    job.retry(delay, {"x-attempt": str(attempt)})
+def _why_dead(hub: Hub, row: Mapping[str, Any], outcome: attempt.Outcome) -> str | None:
+    """None while a retry may still help; else why the delivery is dead."""
+    if not outcome.retryable:
+        return "local failure" if outcome.error.code == "local_failure" else "permanent failure"
+    settings = hub.settings
+    if settings.retry_max_attempts and outcome.job.attempt >= settings.retry_max_attempts:
+        return "attempts exhausted"
+    budget = row["service_budget"] or row["connector_budget"] or settings.retry_budget_seconds
+    started = as_utc(row["queued_at"] or row["created_at"])
+    if (utcnow() - started).total_seconds() >= budget:
+        return f"retry budget of {budget:g} s spent"
+    return None
 
 
-def _dead(hub: Hub, job: Delivery, row: Mapping[str, Any], attempt: int, events: list[Event],
-          exc: DeliveryError | NotFound, duration_ms: float | None = None) -> None:
-    error = mask_text(exc.message)
-    reason = "permanent failure" if not exc.retryable else "attempts exhausted"
-    events.append(Event(row["message_id"], "dead", delivery_id=row["id"], attempt=attempt,
-                        connector=row["connector"],
-                        remote_status=getattr(exc, "remote_status", None), error_code=exc.code,
-                        error=error, duration_ms=duration_ms, details={"reason": reason}))
-    transition(hub, row["id"], row["message_id"], "dead", events, attempts=attempt,
-                remote_status=getattr(exc, "remote_status", None), last_error=error,
-                alone=row["fanout"] == 1)
-    job.dead_letter(f"{reason}: {error}")
+def _circuit_event(job: attempt.Job, kind: EventKind, **details: Any) -> Event:
+    return Event(
+        job.message_id,
+        kind,
+        delivery_id=job.delivery_id,
+        attempt=job.attempt,
+        connector=job.connector,
+        details=details,
+    )

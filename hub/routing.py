@@ -26,6 +26,8 @@ from lxml import etree
 
 from hub.errors import NoRoute
 
+__all__ = ["Target", "check_conditions", "matches", "resolve"]
+
 CONDITION_SCHEMA = {
     "type": "array",
     "items": {
@@ -107,17 +109,22 @@ def _holds(value: Any, op: str, expected: Any) -> bool:
 
 
 def matches(route: Mapping[str, Any], document: Any, headers: Mapping[str, str]) -> bool:
-    return all(_holds(_lookup(document, headers, c), c["op"], c.get("value"))
-               for c in route.get("condition") or [])
+    return all(
+        _holds(_lookup(document, headers, c), c["op"], c.get("value"))
+        for c in route.get("condition") or []
+    )
 
 
-def resolve(routes: Sequence[Mapping[str, Any]], service: str | None,
-            recipients: Sequence[str], document: Any,
-            headers: Mapping[str, str]) -> list[Target]:
+def resolve(
+    routes: Sequence[Mapping[str, Any]],
+    service: str | None,
+    recipients: Sequence[str],
+    document: Any,
+    headers: Mapping[str, str],
+) -> list[Target]:
     """One target per recipient (or one for a message without recipients); ``NoRoute`` naming
     every recipient nothing routes."""
-    ordered = sorted((r for r in routes if r["enabled"]),
-                     key=lambda r: (r["priority"], r["name"]))
+    ordered = sorted((r for r in routes if r["enabled"]), key=lambda r: (r["priority"], r["name"]))
     targets, unrouted = [], []
     for recipient in recipients or [None]:
         for route in ordered:
@@ -126,12 +133,16 @@ def resolve(routes: Sequence[Mapping[str, Any]], service: str | None,
             if route["recipient"] not in (None, recipient):
                 continue
             if matches(route, document, headers):
-                targets.append(Target(route["name"], route["connector"], route["mapping"],
-                                      recipient))
+                targets.append(
+                    Target(route["name"], route["connector"], route["mapping"], recipient)
+                )
                 break
         else:
             unrouted.append(recipient)
     if unrouted:
-        raise NoRoute("no route takes this message", service=service,
-                      recipients=[r for r in unrouted if r is not None])
+        raise NoRoute(
+            "no route takes this message",
+            service=service,
+            recipients=[r for r in unrouted if r is not None],
+        )
     return targets

@@ -17,6 +17,17 @@ import secrets
 from collections.abc import Mapping
 from typing import Any
 
+__all__ = [
+    "PERSONAL_FIELDS",
+    "escape_controls",
+    "key_digest",
+    "key_matches",
+    "mask_text",
+    "mask_value",
+    "new_api_key",
+    "split_key",
+]
+
 KEY_PREFIX = "lgsp"
 
 
@@ -45,10 +56,26 @@ def key_matches(key: str, digest: str) -> bool:
 
 # Runs of 9–12 digits (CMND, CCCD, phone numbers with or without +84), not inside longer numbers.
 _DIGITS = re.compile(r"(?<![\d.])(?:\+84\d{9}|\d{9,12})(?!\d)")
-PERSONAL_FIELDS = frozenset({
-    "SoDinhDanh", "SoCMND", "HoVaTen", "Ho", "ChuDem", "Ten", "ChuHoSo", "SoGiayToChuHoSo",
-    "SoDienThoai", "Telephone", "Mobile", "FullName", "Email", "citizen_id", "full_name", "phone",
-})
+PERSONAL_FIELDS = frozenset(
+    {
+        "SoDinhDanh",
+        "SoCMND",
+        "HoVaTen",
+        "Ho",
+        "ChuDem",
+        "Ten",
+        "ChuHoSo",
+        "SoGiayToChuHoSo",
+        "SoDienThoai",
+        "Telephone",
+        "Mobile",
+        "FullName",
+        "Email",
+        "citizen_id",
+        "full_name",
+        "phone",
+    }
+)
 
 
 def mask_text(text: str) -> str:
@@ -59,11 +86,26 @@ def mask_text(text: str) -> str:
 def mask_value(value: Any) -> Any:
     """Mask a JSON-like value: personal fields wholesale, digit runs in every string."""
     if isinstance(value, Mapping):
-        return {k: ("***" if k in PERSONAL_FIELDS and v not in (None, "") and
-                    not isinstance(v, Mapping | list) else mask_value(v))
-                for k, v in value.items()}
+        return {
+            k: (
+                "***"
+                if k in PERSONAL_FIELDS
+                and v not in (None, "")
+                and not isinstance(v, Mapping | list)
+                else mask_value(v)
+            )
+            for k, v in value.items()
+        }
     if isinstance(value, list):
         return [mask_value(v) for v in value]
     if isinstance(value, str):
         return mask_text(value)
     return value
+
+
+_CONTROLS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+
+
+def escape_controls(text: str) -> str:
+    """Control characters shown as ``\\xNN``, so a value from a URL cannot forge log lines."""
+    return _CONTROLS.sub(lambda m: f"\\x{ord(m.group(0)):02x}", text)

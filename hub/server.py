@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -13,9 +14,12 @@ import threading
 import uvicorn
 
 from hub.api.app import create_app
+from hub.api.http import HubHttpProtocol
 from hub.context import Hub
 from hub.outbox import Relay
 from hub.worker import Worker
+
+__all__ = ["WorkerProcesses", "listen", "run", "uvicorn_config"]
 
 log = logging.getLogger(__name__)
 
@@ -29,12 +33,14 @@ class WorkerProcesses:
         self.count = count
         self._procs: list[subprocess.Popen] = []
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._supervise, name="worker-processes",
-                                        daemon=True)
+        self._thread = threading.Thread(
+            target=self._supervise, name="worker-processes", daemon=True
+        )
 
     def _spawn(self) -> subprocess.Popen:
-        return subprocess.Popen([sys.executable, "-m", "hub.cli", "worker"],
-                                stdin=subprocess.DEVNULL)
+        return subprocess.Popen(
+            [sys.executable, "-m", "hub.cli", "worker"], stdin=subprocess.DEVNULL
+        )
 
     def start(self) -> WorkerProcesses:
         self._procs = [self._spawn() for _ in range(self.count)]
@@ -45,8 +51,11 @@ class WorkerProcesses:
         while not self._stop.wait(1.0):
             for i, proc in enumerate(self._procs):
                 if proc.poll() is not None:
-                    log.warning("worker process %s exited with %s; starting another",
-                                proc.pid, proc.returncode)
+                    log.warning(
+                        "worker process %s exited with %s; starting another",
+                        proc.pid,
+                        proc.returncode,
+                    )
                     self._procs[i] = self._spawn()
 
     def stop(self, timeout: float = 15.0) -> None:
@@ -61,10 +70,50 @@ class WorkerProcesses:
                 proc.kill()
 
 
-def run(hub: Hub, *, api: bool = True, worker: bool = True, relay: bool = True,
-        host: str | None = None, port: int | None = None, worker_processes: int = 0) -> None:
+def uvicorn_config(app, host: str, port: int) -> uvicorn.Config:
+    """How the API is served, here and in the tests alike: httptools (llhttp: faster than h11,
+    and strict about framing) with the hub's limits and JSON refusals (``hub.api.http``).
+    ``log_config=None``: uvicorn's records go to the root handler, so they are masked and
+    escaped like every other (``hub.logs``) instead of through a handler of its own."""
+    return uvicorn.Config(
+        app,
+        host=host,
+        port=port,
+        http=HubHttpProtocol,
+        log_config=None,
+        log_level="warning",
+        access_log=False,
+    )
+
+
+def listen(host: str, port: int) -> socket.socket:
+    """The API's listening socket, bound now: ``serve`` learns that the port is taken before
+    it prints a key or starts anything. Raises ``OSError``."""
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+        sock.listen(2048)
+    except OSError:
+        sock.close()
+        raise
+    return sock
+
+
+def run(
+    hub: Hub,
+    *,
+    api: bool = True,
+    worker: bool = True,
+    relay: bool = True,
+    host: str | None = None,
+    port: int | None = None,
+    worker_processes: int = 0,
+    sock: socket.socket | None = None,
+) -> None:
     """Run the chosen roles until SIGINT/SIGTERM, then stop them in order. With
-    ``worker_processes`` > 0 the worker runs in that many child processes instead of here."""
+    ``worker_processes`` > 0 the worker runs in that many child processes instead of here.
+    ``sock``: the API's socket, bound by the caller (``listen``); else uvicorn binds one."""
     relay_ = Relay(hub).start() if relay else None
     worker_ = Worker(hub).start() if worker and not worker_processes else None
     children = WorkerProcesses(worker_processes).start() if worker and worker_processes else None
@@ -76,10 +125,10 @@ def run(hub: Hub, *, api: bool = True, worker: bool = True, relay: bool = True,
         signal.signal(sig, lambda *_: stop.set())
     try:
         if api:
-            config = uvicorn.Config(create_app(hub), host=host or hub.settings.host,
-                                    port=port or hub.settings.port, log_level="warning",
-                                    access_log=False)
-            uvicorn.Server(config).run()
+            config = uvicorn_config(
+                create_app(hub), host or hub.settings.host, port or hub.settings.port
+            )
+            uvicorn.Server(config).run(sockets=[sock] if sock else None)
         else:
             stop.wait()
     finally:

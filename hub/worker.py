@@ -1,7 +1,8 @@
 """The worker: consumes every connector's delivery queue and runs ``pipeline.process``.
 Stateless, so a province scales out by starting more workers. Connector instances registered
 while it runs are picked up, and consumers that lost their broker connection are restarted,
-within ``refresh`` seconds.
+within ``refresh`` seconds. A connector whose circuit is open (``hub.circuit``) has its
+consumer paused — its messages wait in the queue — and resumed when a probe is due.
 """
 
 from __future__ import annotations
@@ -14,9 +15,14 @@ from sqlalchemy import select
 from hub import pipeline
 from hub.brokers.base import Consumer
 from hub.context import Hub, delivery_queue
+from hub.outage import BROKER, STORE, as_unavailable, kind_of, outages
 from hub.store.tables import connector_instances
 
+__all__ = ["Worker"]
+
 log = logging.getLogger(__name__)
+WHERE = "worker"
+CIRCUIT_CHECK_SECONDS = 1.0  # how soon a paused queue notices that its probe is due
 
 
 class Worker:
@@ -28,7 +34,9 @@ class Worker:
         self._thread = threading.Thread(target=self._run, name="worker", daemon=True)
 
     def start(self) -> Worker:
-        self._sync_queues()
+        """Starts even while the store or the broker is down: the queues are taken up as soon
+        as they answer (a worker that exited instead would need someone to restart it)."""
+        self._refresh()
         self._thread.start()
         return self
 
@@ -38,26 +46,55 @@ class Worker:
         for name in names:
             queue = delivery_queue(name)
             consumer = self._consumers.get(queue)
+            if self.hub.circuits.paused(name):
+                if consumer is not None:
+                    log.warning("circuit of %s is open: pausing its queue", name)
+                    consumer.stop(timeout=1.0)
+                    del self._consumers[queue]
+                continue
             if consumer is not None and not consumer.is_alive():
                 log.warning("consumer of %s stopped (broker connection lost?); restarting", queue)
                 consumer.stop(timeout=1.0)
+                del self._consumers[queue]
                 consumer = None
             if consumer is None:
-                self.hub.broker.declare(queue)
-                self._consumers[queue] = self.hub.broker.consume(
-                    [queue], lambda job: pipeline.process(self.hub, job),
-                    prefetch=self.hub.settings.worker_threads)
+                try:
+                    self.hub.broker.declare(queue)
+                    self._consumers[queue] = self.hub.broker.consume(
+                        [queue],
+                        lambda job: pipeline.process(self.hub, job),
+                        prefetch=self.hub.settings.worker_threads,
+                    )
+                except Exception as exc:  # the other queues may still start; retried next round
+                    _failed(exc, f"worker could not start consuming {queue}")
+                    continue
+                outages.recovered(BROKER, WHERE)
                 log.info("worker consuming %s", queue)
 
+    def _refresh(self) -> None:
+        try:
+            self._sync_queues()
+        except Exception as exc:
+            _failed(exc, "worker could not refresh its queues")
+            return
+        outages.recovered(STORE, WHERE)
+
     def _run(self) -> None:
-        while not self._stop.wait(self.refresh):
-            try:
-                self._sync_queues()
-            except Exception:
-                log.exception("worker could not refresh its queues")
+        while not self._stop.wait(min(self.refresh, CIRCUIT_CHECK_SECONDS)):
+            self._refresh()
 
     def stop(self, timeout: float = 10.0) -> None:
         self._stop.set()
         self._thread.join(timeout)
         for consumer in self._consumers.values():
             consumer.stop(timeout)
+
+
+def _failed(exc: Exception, what: str) -> None:
+    """An outage is one rate-limited line (the worker retries every round while it lasts);
+    anything else is a bug and keeps its traceback."""
+    unavailable = as_unavailable(exc)
+    if unavailable is None:
+        log.exception(what)
+    else:
+        outages.failed(kind_of(unavailable), WHERE, exc)

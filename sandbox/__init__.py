@@ -20,9 +20,15 @@ if TYPE_CHECKING:
 __all__ = ["run_all"]
 
 
-def run_all(*, host: str = "127.0.0.1", sink_port: int = 0, soap_port: int = 0,
-            token: str | None = None, block: bool = True,
-            out: Callable[[str], object] = print) -> list[SandboxServer]:
+def run_all(
+    *,
+    host: str = "127.0.0.1",
+    sink_port: int = 0,
+    soap_port: int = 0,
+    token: str | None = None,
+    block: bool = True,
+    out: Callable[[str], object] = print,
+) -> list[SandboxServer]:
     """Start a REST sink and the SOAP service and print how to reach them.
 
     ``block=True`` serves until Ctrl-C and then stops both; ``block=False`` returns the started

@@ -46,6 +46,7 @@ __all__ = ["Faults", "ReceivedRequest", "SandboxRequest", "SandboxResponse", "Sa
 
 CONTROL_PREFIX = "/_sandbox/"
 DEFAULT_MAX_BODY_BYTES = 16 * 1024 * 1024
+DEFAULT_KEEP_BODY_BYTES = 8 * 1024 * 1024
 
 
 @dataclass
@@ -82,7 +83,10 @@ class Faults:
 class ReceivedRequest:
     """A request a simulator accepted. ``duplicate`` is true when its idempotency key (the
     ``Idempotency-Key`` header, or a SOAP message id) was seen before; ``arguments`` holds what a
-    protocol simulator parsed out of the body (e.g. SOAP operation arguments)."""
+    protocol simulator parsed out of the body (e.g. SOAP operation arguments) and
+    ``argument_digests`` their ``(size, sha256)`` (those too large to keep). ``size`` and
+    ``sha256`` describe the whole body; ``body`` holds it only up to the server's
+    ``keep_body_bytes`` (``body_kept``), so a 1 GB delivery is checked by its digest."""
 
     seq: int
     method: str
@@ -94,6 +98,13 @@ class ReceivedRequest:
     duplicate: bool = False
     operation: str | None = None
     arguments: Mapping[str, Any] = field(default_factory=dict)
+    size: int = 0
+    sha256: str = ""
+    argument_digests: Mapping[str, tuple[int, str]] = field(default_factory=dict)
+
+    @property
+    def body_kept(self) -> bool:
+        return len(self.body) == self.size
 
     def text(self) -> str:
         return self.body.decode("utf-8")
@@ -103,11 +114,15 @@ class ReceivedRequest:
 
     def as_dict(self) -> dict[str, Any]:
         try:
-            text: str | None = self.body.decode("utf-8")
+            text: str | None = self.body.decode("utf-8") if self.body_kept else None
         except UnicodeDecodeError:
             text = None
         data = dataclasses.asdict(self)
-        data.update(body_text=text, body_base64=base64.b64encode(self.body).decode("ascii"))
+        data.update(
+            body_text=text,
+            body_kept=self.body_kept,
+            body_base64=base64.b64encode(self.body).decode("ascii") if self.body_kept else None,
+        )
         del data["body"]
         return data
 
@@ -115,17 +130,29 @@ class ReceivedRequest:
 class SandboxServer:
     """Base simulator. ``start()`` binds ``host:port`` (port 0 = ephemeral) and serves in a daemon
     thread; ``url`` is then e.g. ``http://127.0.0.1:41234``. Thread-safe: handlers run one thread
-    per connection and share the ledger and faults under a lock."""
+    per connection and share the ledger and faults under a lock.
+
+    ``max_body_bytes``: a larger body is answered 413; ``keep_body_bytes``: bodies up to this
+    are kept in the ledger, larger ones only by size and SHA-256 (read at flat memory)."""
 
     kind = "sandbox"
     default_fail_status = 503  # what fail_next/error_rate answer unless fail_status is set
+    spool_bodies = False  # True: a body over keep_body_bytes reaches handle() as a temp file
 
-    def __init__(self, host: str = "127.0.0.1", port: int = 0, *,
-                 ssl_context: ssl.SSLContext | None = None,
-                 max_body_bytes: int = DEFAULT_MAX_BODY_BYTES, seed: int | None = None) -> None:
+    def __init__(
+        self,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        *,
+        ssl_context: ssl.SSLContext | None = None,
+        max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+        keep_body_bytes: int = DEFAULT_KEEP_BODY_BYTES,
+        seed: int | None = None,
+    ) -> None:
         self.host, self.port = host, port
         self.ssl_context = ssl_context
         self.max_body_bytes = max_body_bytes
+        self.keep_body_bytes = keep_body_bytes
         self._random = random.Random(seed)
         self._lock = threading.Lock()
         self._arrived = threading.Condition(self._lock)
@@ -145,11 +172,16 @@ class SandboxServer:
         httpd = LoopbackHTTPServer((self.host, self.port), RequestHandler, self)
         if self.ssl_context is not None:
             httpd.socket = self.ssl_context.wrap_socket(
-                httpd.socket, server_side=True, do_handshake_on_connect=False)
+                httpd.socket, server_side=True, do_handshake_on_connect=False
+            )
         self.port = httpd.server_address[1]
         self._httpd = httpd
-        self._thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.01},
-                                        name=f"{self.kind}:{self.port}", daemon=True)
+        self._thread = threading.Thread(
+            target=httpd.serve_forever,
+            kwargs={"poll_interval": 0.01},
+            name=f"{self.kind}:{self.port}",
+            daemon=True,
+        )
         self._thread.start()
         return self
 
@@ -229,8 +261,11 @@ class SandboxServer:
     def unique_keys(self) -> list[str]:
         """Distinct idempotency keys, in order of first arrival."""
         with self._lock:
-            return [r.idempotency_key for r in self._received
-                    if r.idempotency_key is not None and not r.duplicate]
+            return [
+                r.idempotency_key
+                for r in self._received
+                if r.idempotency_key is not None and not r.duplicate
+            ]
 
     @property
     def request_count(self) -> int:
@@ -238,13 +273,16 @@ class SandboxServer:
         with self._lock:
             return self._request_count
 
-    def wait_for(self, n: int, timeout: float = 5.0, *, unique: bool = False
-                 ) -> list[ReceivedRequest]:
+    def wait_for(
+        self, n: int, timeout: float = 5.0, *, unique: bool = False
+    ) -> list[ReceivedRequest]:
         """Block until at least ``n`` requests (``unique=True``: unique ones) were accepted and
         return them; raises ``TimeoutError`` saying how many arrived."""
+
         def ready() -> list[ReceivedRequest] | None:
             items = [r for r in self._received if not (unique and r.duplicate)]
             return items if len(items) >= n else None
+
         with self._arrived:
             items = self._arrived.wait_for(ready, timeout)
             if items is None:
@@ -257,19 +295,35 @@ class SandboxServer:
             self._received.clear()
             self._seen_keys.clear()
 
-    def record(self, request: SandboxRequest, *, idempotency_key: str | None = None,
-               operation: str | None = None, arguments: Mapping[str, Any] | None = None
-               ) -> ReceivedRequest:
+    def record(
+        self,
+        request: SandboxRequest,
+        *,
+        idempotency_key: str | None = None,
+        operation: str | None = None,
+        arguments: Mapping[str, Any] | None = None,
+        argument_digests: Mapping[str, tuple[int, str]] | None = None,
+    ) -> ReceivedRequest:
         """Add an accepted request to the ledger and wake ``wait_for``; for subclasses."""
         with self._arrived:
             duplicate = idempotency_key is not None and idempotency_key in self._seen_keys
             if idempotency_key is not None:
                 self._seen_keys.add(idempotency_key)
             rec = ReceivedRequest(
-                seq=len(self._received) + 1, method=request.method, path=request.path,
-                headers=dict(request.headers), body=request.body, received_at=time.time(),
-                idempotency_key=idempotency_key, duplicate=duplicate, operation=operation,
-                arguments=dict(arguments or {}))
+                seq=len(self._received) + 1,
+                method=request.method,
+                path=request.path,
+                headers=dict(request.headers),
+                body=request.body,
+                received_at=time.time(),
+                idempotency_key=idempotency_key,
+                duplicate=duplicate,
+                operation=operation,
+                arguments=dict(arguments or {}),
+                size=request.size,
+                sha256=request.sha256,
+                argument_digests=dict(argument_digests or {}),
+            )
             self._received.append(rec)
             self._arrived.notify_all()
             return rec
@@ -282,8 +336,9 @@ class SandboxServer:
     def fault_response(self, status: int) -> SandboxResponse:
         """What an injected failure looks like; ``Retry-After`` on 429/503 as real servers do."""
         headers = {"Retry-After": "1"} if status in (429, 503) else {}
-        return SandboxResponse.json(status, {"error": "injected_fault", "status": status},
-                                    **headers)
+        return SandboxResponse.json(
+            status, {"error": "injected_fault", "status": status}, **headers
+        )
 
     # --- dispatch (runs on handler threads) --------------------------------------------------
     def dispatch(self, request: SandboxRequest) -> SandboxResponse | None:
@@ -303,7 +358,7 @@ class SandboxServer:
         return self.handle(request)
 
     def _control(self, request: SandboxRequest) -> SandboxResponse:
-        name, method = request.path[len(CONTROL_PREFIX):].strip("/"), request.method
+        name, method = request.path[len(CONTROL_PREFIX) :].strip("/"), request.method
         if name == "faults" and method == "GET":
             return SandboxResponse.json(200, dataclasses.asdict(self.faults))
         if name == "faults" and method == "DELETE":
@@ -321,11 +376,17 @@ class SandboxServer:
             items = self.received
             if "unique" in request.query:
                 items = [r for r in items if not r.duplicate]
-            return SandboxResponse.json(200, {
-                "count": len(items), "request_count": self.request_count,
-                "received": [r.as_dict() for r in items]})
+            return SandboxResponse.json(
+                200,
+                {
+                    "count": len(items),
+                    "request_count": self.request_count,
+                    "received": [r.as_dict() for r in items],
+                },
+            )
         if name == "received" and method == "DELETE":
             self.clear_received()
             return SandboxResponse.json(200, {"cleared": True})
-        return SandboxResponse.json(404, {"error": "unknown_control_endpoint",
-                                          "path": request.path})
+        return SandboxResponse.json(
+            404, {"error": "unknown_control_endpoint", "path": request.path}
+        )

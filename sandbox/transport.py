@@ -8,17 +8,25 @@ keep-alive connections serving after shutdown. :class:`LoopbackHTTPServer` fixes
 The handler speaks HTTP/1.1 keep-alive with ``Content-Length`` or chunked bodies, does the TLS
 handshake in the connection's own thread, and turns an owner's ``None`` answer into a dropped
 connection (the ``outage`` fault).
+
+Bodies are read in 1 MiB blocks and hashed as they arrive, so a simulator takes a 1 GB body at
+flat memory: the bytes are kept only up to the owner's ``keep_body_bytes``; above it the
+request carries its size and SHA-256, and (for owners with ``spool_bodies``, which must parse
+the body) a temporary file holding it, deleted once the request is answered.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
+import os
 import socket
 import socketserver
 import ssl
+import tempfile
 import threading
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Protocol
@@ -28,13 +36,23 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class SandboxRequest:
-    """One HTTP request as a simulator sees it. Header names are lower-case."""
+    """One HTTP request as a simulator sees it. Header names are lower-case. ``body`` is the
+    whole body when it is at most the owner's ``keep_body_bytes``, else empty; ``size`` and
+    ``sha256`` always describe the whole body; ``body_file`` holds a large one while the
+    request is handled (owners with ``spool_bodies`` only)."""
 
     method: str
     path: str
     query: str
     headers: Mapping[str, str]
     body: bytes
+    size: int = 0
+    sha256: str = hashlib.sha256(b"").hexdigest()
+    body_file: str | None = None
+
+    @property
+    def body_kept(self) -> bool:
+        return len(self.body) == self.size
 
 
 @dataclass(frozen=True)
@@ -53,6 +71,8 @@ class RequestOwner(Protocol):
     """What the handler needs from the simulator that owns the server."""
 
     max_body_bytes: int
+    keep_body_bytes: int
+    spool_bodies: bool
 
     def dispatch(self, request: SandboxRequest) -> SandboxResponse | None: ...
 
@@ -63,8 +83,9 @@ class LoopbackHTTPServer(ThreadingHTTPServer):
     daemon_threads = True
     block_on_close = False
 
-    def __init__(self, address: tuple[str, int], handler: type[BaseHTTPRequestHandler],
-                 owner: RequestOwner) -> None:
+    def __init__(
+        self, address: tuple[str, int], handler: type[BaseHTTPRequestHandler], owner: RequestOwner
+    ) -> None:
         self.owner = owner
         self._connections: set[socket.socket] = set()
         self._connections_lock = threading.Lock()
@@ -117,15 +138,30 @@ class RequestHandler(BaseHTTPRequestHandler):
         length = self.headers.get("Content-Length")
         if length is not None and (not length.isdigit() or int(length) > owner.max_body_bytes):
             self.close_connection = True
-            self._write(SandboxResponse.json(413, {"error": "payload_too_large",
-                                                   "max_body_bytes": owner.max_body_bytes}))
+            self._write(
+                SandboxResponse.json(
+                    413, {"error": "payload_too_large", "max_body_bytes": owner.max_body_bytes}
+                )
+            )
             return
-        body = self._read_body(int(length) if length is not None else None)
-        path, _, query = self.path.partition("?")
-        request = SandboxRequest(method=self.command, path=path or "/", query=query,
-                                 headers={k.lower(): v for k, v in self.headers.items()},
-                                 body=body)
-        response = owner.dispatch(request)
+        body = _Body(owner.keep_body_bytes, owner.spool_bodies)
+        try:
+            for block in self._body_blocks(int(length) if length is not None else None):
+                body.add(block)
+            path, _, query = self.path.partition("?")
+            request = SandboxRequest(
+                method=self.command,
+                path=path or "/",
+                query=query,
+                headers={k.lower(): v for k, v in self.headers.items()},
+                body=body.kept(),
+                size=body.size,
+                sha256=body.hash.hexdigest(),
+                body_file=body.spool_path(),
+            )
+            response = owner.dispatch(request)
+        finally:
+            body.discard()
         if response is None:  # outage: answer nothing, drop the connection
             self.close_connection = True
             return
@@ -133,12 +169,17 @@ class RequestHandler(BaseHTTPRequestHandler):
 
     do_GET = do_HEAD = do_POST = do_PUT = do_PATCH = do_DELETE = do_OPTIONS = _serve
 
-    def _read_body(self, length: int | None) -> bytes:
+    def _body_blocks(self, length: int | None) -> Iterator[bytes]:
         if length is not None:
-            return self.rfile.read(length)
+            while length > 0:
+                block = self.rfile.read(min(length, BLOCK))
+                if not block:
+                    raise ConnectionError("client closed the connection mid-body")
+                length -= len(block)
+                yield block
+            return
         if "chunked" not in self.headers.get("Transfer-Encoding", "").lower():
-            return b""
-        chunks: list[bytes] = []
+            return
         total = 0
         while True:
             size = int(self.rfile.readline().split(b";")[0].strip() or b"0", 16)
@@ -148,8 +189,13 @@ class RequestHandler(BaseHTTPRequestHandler):
             if size == 0:
                 while self.rfile.readline().strip():  # trailers
                     pass
-                return b"".join(chunks)
-            chunks.append(self.rfile.read(size))
+                return
+            while size > 0:
+                block = self.rfile.read(min(size, BLOCK))
+                if not block:
+                    raise ConnectionError("client closed the connection mid-body")
+                size -= len(block)
+                yield block
             self.rfile.readline()
 
     def _write(self, response: SandboxResponse) -> None:
@@ -163,3 +209,45 @@ class RequestHandler(BaseHTTPRequestHandler):
         self.end_headers()
         if self.command != "HEAD":
             self.wfile.write(response.body)
+
+
+BLOCK = 1024 * 1024
+
+
+class _Body:
+    """A request body arriving block by block: hashed, kept in memory up to ``keep`` bytes,
+    beyond that dropped or (``spool``) written to a temporary file."""
+
+    def __init__(self, keep: int, spool: bool) -> None:
+        self.keep, self.spool = keep, spool
+        self.hash = hashlib.sha256()
+        self.size = 0
+        self._parts: list[bytes] = []
+        self._file: tempfile._TemporaryFileWrapper[bytes] | None = None
+
+    def add(self, block: bytes) -> None:
+        self.hash.update(block)
+        self.size += len(block)
+        if self.size <= self.keep:
+            self._parts.append(block)
+            return
+        if self.spool and self._file is None:
+            self._file = tempfile.NamedTemporaryFile(prefix="sandbox-body-", delete=False)
+            self._file.writelines(self._parts)
+        self._parts.clear()
+        if self._file is not None:
+            self._file.write(block)
+
+    def kept(self) -> bytes:
+        return b"".join(self._parts)
+
+    def spool_path(self) -> str | None:
+        if self._file is None:
+            return None
+        self._file.flush()
+        return self._file.name
+
+    def discard(self) -> None:
+        if self._file is not None:
+            self._file.close()
+            os.unlink(self._file.name)

@@ -17,6 +17,7 @@ from sqlalchemy import select, text
 from hub.brokers.base import dead_letter_queue
 from hub.config import Settings
 from hub.context import Hub, delivery_queue
+from hub.store.db import upgrade
 from hub.store.tables import connector_instances, metadata
 from sandbox.rest_sink import RestSink
 from tests.support.running import RunningHub, start_hub
@@ -64,12 +65,20 @@ def _truncate(hub: Hub) -> None:
 
 
 def make_settings(backend: str, tmp_path, request, **overrides) -> Settings:
-    base = dict(data_dir=tmp_path, retry_base_seconds=0.2, retry_max_seconds=1.0,
-                retry_max_attempts=4, lease_seconds=3.0, blob_threshold_bytes=64 * 1024)
+    base = dict(
+        data_dir=tmp_path,
+        retry_base_seconds=0.2,
+        retry_max_seconds=1.0,
+        retry_max_attempts=4,
+        lease_seconds=3.0,
+        blob_threshold_bytes=64 * 1024,
+    )
     if backend == "postgres":
-        base.update(database_url=request.getfixturevalue("pg_url"),
-                    broker_url=request.getfixturevalue("amqp_url"),
-                    queue_prefix=f"t{uuid.uuid4().hex[:8]}.")
+        base.update(
+            database_url=request.getfixturevalue("pg_url"),
+            broker_url=request.getfixturevalue("amqp_url"),
+            queue_prefix=f"t{uuid.uuid4().hex[:8]}.",
+        )
     base.update(overrides)
     return Settings(**base)
 
@@ -102,11 +111,19 @@ def delete_queues(hub: Hub) -> None:
         connection.close()
 
 
-@pytest.fixture
-def hub(settings) -> Iterator[Hub]:
+def open_hub(settings: Settings) -> Hub:
+    """A hub on a migrated, empty store (PostgreSQL's test database is shared by the session,
+    so it is emptied first)."""
     hub = Hub(settings)
+    upgrade(hub.engine)
     if hub.engine.dialect.name == "postgresql":
         _truncate(hub)
+    return hub
+
+
+@pytest.fixture
+def hub(settings) -> Iterator[Hub]:
+    hub = open_hub(settings)
     yield hub
     delete_queues(hub)
     hub.close()

@@ -1,74 +1,97 @@
-"""Request dependencies: the hub, the authenticated caller, the admin role, a size-capped body.
-Every refusal here is recorded as a denial before the 401/403 goes out."""
+"""Request dependencies: the hub, the authenticated caller, the admin role, and the body as a
+payload handle. Authentication is the first dependency of every protected route, so a caller
+without a valid key is refused (and the refusal recorded) before the body is read. The
+dependencies are coroutines: a sync one would cost every request a hop to a worker thread."""
 
 from __future__ import annotations
 
 from typing import Annotated
 
+import anyio
 from fastapi import Depends, Request
 
+from hub import access
 from hub.context import Hub
-from hub.errors import Forbidden, PayloadTooLarge, Unauthenticated
-from hub.pipeline import Caller, deny
-from hub.security import key_matches, split_key
+from hub.errors import PayloadTooLarge
+from hub.model import Caller
+from hub.payload import Payload
+
+__all__ = ["AdminDep", "CallerDep", "HubDep", "PayloadDep", "get_admin", "get_caller"]
+
+SPOOL_CHUNK = 1024 * 1024  # a spooled body is written in pieces of about this size
 
 
-def get_hub(request: Request) -> Hub:
+async def get_hub(request: Request) -> Hub:
     return request.app.state.hub
 
 
 HubDep = Annotated[Hub, Depends(get_hub)]
 
 
-def _presented_key(request: Request) -> str | None:
-    auth = request.headers.get("authorization", "")
-    if auth.lower().startswith("bearer "):
-        return auth[7:].strip()
-    return request.headers.get("x-api-key")
+def _action(request: Request) -> str:
+    return f"{request.method} {request.url.path}"
 
 
-def get_caller(request: Request, hub: HubDep) -> Caller:
-    key = _presented_key(request)
-    addr = request.client.host if request.client else None
-    action = f"{request.method} {request.url.path}"
-    if not key:
-        deny(hub, None, None, action, "no API key", addr)
-        raise Unauthenticated("an API key is required (Authorization: Bearer … or X-API-Key)")
-    prefix = split_key(key)
-    row = hub.registry.system_by_key_prefix(prefix) if prefix else None
-    if row is None or not row["active"] or not key_matches(key, row["key_hash"]):
-        deny(hub, None, None, action, "unknown or revoked API key", addr)
-        raise Unauthenticated("the API key is not valid")
-    return Caller(system=row["code"], agency=row["agency_code"], role=row["role"])
+def _addr(request: Request) -> str | None:
+    return request.client.host if request.client else None
+
+
+async def get_caller(request: Request, hub: HubDep) -> Caller:
+    """On the event loop when the key's system is in the registry cache (a refusal is only
+    buffered), so the common request pays no hop to a worker thread; a cache miss reads the
+    store on a worker thread, so a slow store never stalls the loop."""
+    key = access.presented_key(request.headers)
+    args = (hub.registry, hub.denials, key, _action(request), _addr(request))
+    if access.needs_store(hub.registry, key):
+        return await anyio.to_thread.run_sync(access.authenticate, *args)
+    return access.authenticate(*args)
 
 
 CallerDep = Annotated[Caller, Depends(get_caller)]
 
 
-def get_admin(request: Request, hub: HubDep, caller: CallerDep) -> Caller:
-    if not caller.is_admin:
-        deny(hub, caller, None, f"{request.method} {request.url.path}", "admin role required",
-             request.client.host if request.client else None)
-        raise Forbidden("this action needs the admin role")
+async def get_admin(request: Request, hub: HubDep, caller: CallerDep) -> Caller:
+    access.require_admin(hub.denials, caller, _action(request), _addr(request))
     return caller
 
 
 AdminDep = Annotated[Caller, Depends(get_admin)]
 
 
-async def read_body(request: Request) -> bytes:
-    """The request body, refused with 413 as soon as it passes the limit (declared or not)."""
-    limit = request.app.state.hub.settings.max_body_bytes
+async def receive_payload(request: Request, hub: HubDep) -> Payload:
+    """The request body as a payload: in memory up to the blob threshold, beyond it spooled to
+    the blob store as it arrives, hashed once, never whole in memory. Refused with 413 as soon
+    as it passes the limit (declared or not); a refused or broken body leaves no blob behind."""
+    settings = hub.settings
+    limit, threshold = settings.max_body_bytes, settings.blob_threshold_bytes
     declared = request.headers.get("content-length")
     if declared and declared.isdigit() and int(declared) > limit:
         raise PayloadTooLarge(f"body exceeds {limit} bytes", limit=limit)
-    chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise PayloadTooLarge(f"body exceeds {limit} bytes", limit=limit)
-        chunks.append(chunk)
-    return b"".join(chunks)
+    content_type = request.headers.get("content-type", "application/octet-stream")
+    chunks: list[bytes] = []
+    size = buffered = 0
+    writer = None
+    try:
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > limit:
+                raise PayloadTooLarge(f"body exceeds {limit} bytes", limit=limit)
+            chunks.append(chunk)
+            buffered += len(chunk)
+            if writer is None and size > threshold:
+                writer = hub.blobs.writer()
+            if writer is not None and buffered >= SPOOL_CHUNK:
+                await anyio.to_thread.run_sync(writer.write, b"".join(chunks))
+                chunks, buffered = [], 0
+        if writer is None:
+            return Payload.of(b"".join(chunks), content_type)
+        if chunks:
+            await anyio.to_thread.run_sync(writer.write, b"".join(chunks))
+        ref, size, sha256 = await anyio.to_thread.run_sync(writer.commit)
+        return hub.blobs.payload(ref, size, sha256, content_type)
+    finally:
+        if writer is not None and writer.result is None:
+            writer.abort()
 
 
-BodyDep = Annotated[bytes, Depends(read_body)]
+PayloadDep = Annotated[Payload, Depends(receive_payload)]

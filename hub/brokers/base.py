@@ -29,6 +29,18 @@ import abc
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
+from sqlalchemy import Connection
+
+__all__ = [
+    "Broker",
+    "Consumer",
+    "DEAD_REASON_HEADER",
+    "Delivery",
+    "Handler",
+    "Publication",
+    "dead_letter_queue",
+]
+
 DEAD_SUFFIX = ".dead"
 DEAD_REASON_HEADER = "x-dead-reason"
 
@@ -47,23 +59,35 @@ class Publication:
 
 
 class Delivery(abc.ABC):
-    """A message handed to a consumer, settled exactly once."""
+    """A message handed to a consumer, settled exactly once.
+
+    ``in_store``: settling is a write to the hub's own store (the embedded broker). Then each
+    settling method takes the caller's store connection, ``conn``, and the settlement commits
+    with the caller's transaction — one write instead of two, and no window between recording
+    an outcome and settling its message. Otherwise ``conn`` must be None and the caller settles
+    after its own commit (at-least-once: a crash in between redelivers)."""
 
     queue: str
     body: bytes
     headers: dict[str, str]
     redelivered: bool
+    in_store: bool = False
 
     @abc.abstractmethod
-    def ack(self) -> None:
+    def ack(self, conn: Connection | None = None) -> None:
         """Done: remove the message for good."""
 
     @abc.abstractmethod
-    def retry(self, delay_seconds: float, headers: Mapping[str, str] | None = None) -> None:
+    def retry(
+        self,
+        delay_seconds: float,
+        headers: Mapping[str, str] | None = None,
+        conn: Connection | None = None,
+    ) -> None:
         """Give the message back, to be delivered again after ``delay_seconds``."""
 
     @abc.abstractmethod
-    def dead_letter(self, reason: str) -> None:
+    def dead_letter(self, reason: str, conn: Connection | None = None) -> None:
         """Park the message in ``<queue>.dead`` with the reason in ``x-dead-reason``."""
 
 
@@ -90,6 +114,16 @@ class Broker(abc.ABC):
     @abc.abstractmethod
     def publish(self, batch: Sequence[Publication]) -> None:
         """Publish all of ``batch``; returns only once the broker has confirmed every message."""
+
+    def publish_in(self, conn: Connection, batch: Sequence[Publication]) -> bool:
+        """Publish ``batch`` inside the caller's store transaction, if this broker keeps its
+        queues in the hub's store; True if it did. Otherwise False, and the caller writes
+        outbox rows for the relay to publish."""
+        return False
+
+    def notify(self) -> None:  # noqa: B027 - optional hook
+        """Something was published in a store transaction that has now committed: wake this
+        process's consumers instead of letting them find it at their next poll."""
 
     @abc.abstractmethod
     def consume(self, queues: Sequence[str], handler: Handler, *, prefetch: int = 8) -> Consumer:

@@ -43,6 +43,7 @@ from urllib.parse import parse_qs, urlparse
 import pika
 import pika.exceptions
 from pika.adapters.blocking_connection import BlockingChannel, BlockingConnection
+from sqlalchemy import Connection
 
 from hub.brokers.base import (
     DEAD_REASON_HEADER,
@@ -55,15 +56,38 @@ from hub.brokers.base import (
     dead_letter_queue,
 )
 from hub.errors import BrokerError
+from hub.outage import BROKER, Backoff, as_unavailable, describe, kind_of, outages
+
+__all__ = [
+    "DELAY_TIERS_MS",
+    "RabbitMQBroker",
+    "RabbitMQConsumer",
+    "RabbitMQDelivery",
+    "delay_tier_ms",
+]
 
 log = logging.getLogger(__name__)
+WHERE = "rabbitmq consumer"
+# pika logs a lost connection at ERROR from four modules, one with a traceback, for every
+# connection — a broker restart under load floods the log. This module reports each loss
+# itself, rate-limited (``hub.outage``); pika's own lines stay available to whoever sets its
+# level explicitly (before this import, or after).
+if logging.getLogger("pika").level == logging.NOTSET:
+    logging.getLogger("pika").setLevel(logging.CRITICAL)
 T = TypeVar("T")
 
 DRIVER_ERRORS = (pika.exceptions.AMQPError, OSError)  # caught here, re-raised as BrokerError
+# pika reports a connection reset while it is still connecting as ValueError ("getpeername()
+# failed"): opening a connection, that too means unreachable.
+CONNECT_ERRORS = (*DRIVER_ERRORS, ValueError)
 CONFIRM_TIMEOUT = 30.0  # seconds a publish or a settlement may wait for the broker
 CONFIRM_WINDOW = 1000  # unconfirmed messages in flight per publishing thread
-URL_DEFAULTS = {"socket_timeout": 5, "stack_timeout": 10, "blocked_connection_timeout": 30,
-                "connection_attempts": 1}  # unless the URL's query sets them
+URL_DEFAULTS = {
+    "socket_timeout": 5,
+    "stack_timeout": 10,
+    "blocked_connection_timeout": 30,
+    "connection_attempts": 1,
+}  # unless the URL's query sets them
 # TTLs of the delay queues: 100 ms x 1.25**k up to 100 * 1.25**61 ms (22.5 h), then 24 h.
 DELAY_TIERS_MS = (*(round(100 * 1.25**k) for k in range(62)), 86_400_000)
 
@@ -101,7 +125,11 @@ class _Publisher:
     def __init__(self, params: pika.ConnectionParameters) -> None:
         self.pid = os.getpid()
         self.conn = BlockingConnection(params)
-        self.channel = self.conn.channel()
+        try:
+            self.channel = self.conn.channel()
+        except DRIVER_ERRORS:  # the connection broke at once: do not leave it half open
+            self.close()
+            raise
         self._pending: set[int] = set()  # delivery tags not confirmed yet
         self._seq = self._refused = 0
         self.channel._impl.add_on_return_callback(self._on_return)
@@ -175,7 +203,7 @@ class RabbitMQBroker(Broker):
             params.heartbeat = heartbeat
         try:
             return BlockingConnection(params)
-        except DRIVER_ERRORS as exc:
+        except CONNECT_ERRORS as exc:
             raise BrokerError("RabbitMQ unreachable", error=type(exc).__name__) from exc
 
     def _publisher(self) -> _Publisher:
@@ -197,13 +225,19 @@ class RabbitMQBroker(Broker):
             pub.close()
 
     def _with_publisher(self, what: str, fn: Callable[[_Publisher], T]) -> T:
-        """Run ``fn`` on this thread's connection; reconnect once, then raise BrokerError."""
+        """Run ``fn`` on this thread's connection; if that connection turns out broken (the
+        broker restarted since), reconnect once; then raise BrokerError. A connection that
+        cannot even be opened is not tried again at once: while the broker is down every call
+        costs one refused connect, and its caller backs off."""
         for attempt in (1, 2):
             try:
-                return fn(self._publisher())
+                pub = self._publisher()
+            except CONNECT_ERRORS as exc:
+                raise BrokerError("RabbitMQ unreachable", error=type(exc).__name__) from exc
+            try:
+                return fn(pub)
             except (BrokerError, *DRIVER_ERRORS) as exc:
-                if (pub := getattr(self._local, "publisher", None)) is not None:
-                    self._drop(pub)  # its state is unknown now
+                self._drop(pub)  # its state is unknown now
                 if isinstance(exc, BrokerError):
                     raise
                 if isinstance(exc, _Refused):
@@ -231,8 +265,12 @@ class RabbitMQBroker(Broker):
     def delay_queue(self, channel: BlockingChannel, queue: str, ms: int) -> str:
         """Declare the TTL queue for ``ms`` (every time: that also keeps it from expiring)."""
         name = self.name(f"{queue}.delay.{ms}")
-        args = {"x-message-ttl": ms, "x-expires": ms + 60_000, "x-dead-letter-exchange": "",
-                "x-dead-letter-routing-key": self.name(queue)}
+        args = {
+            "x-message-ttl": ms,
+            "x-expires": ms + 60_000,
+            "x-dead-letter-exchange": "",
+            "x-dead-letter-routing-key": self.name(queue),
+        }
         channel.queue_declare(name, durable=True, arguments=args)
         return name
 
@@ -294,8 +332,14 @@ class RabbitMQBroker(Broker):
 
 
 class RabbitMQDelivery(Delivery):
-    def __init__(self, consumer: RabbitMQConsumer, queue: str, method: Any,
-                 properties: pika.BasicProperties, body: bytes) -> None:
+    def __init__(
+        self,
+        consumer: RabbitMQConsumer,
+        queue: str,
+        method: Any,
+        properties: pika.BasicProperties,
+        body: bytes,
+    ) -> None:
         self._consumer = consumer
         self._tag: int = method.delivery_tag
         self._lock = threading.Lock()
@@ -329,20 +373,33 @@ class RabbitMQDelivery(Delivery):
 
         self._settle(action)
 
-    def ack(self) -> None:
+    def ack(self, conn: Connection | None = None) -> None:
+        _not_in_store(conn)
         self._settle(lambda channel: channel.basic_ack(self._tag))
 
     def requeue(self) -> None:
         """Straight back to its queue, unchanged (what happens to an unsettled delivery)."""
         self._settle(lambda channel: channel.basic_nack(self._tag, requeue=True))
 
-    def retry(self, delay_seconds: float, headers: Mapping[str, str] | None = None) -> None:
+    def retry(
+        self,
+        delay_seconds: float,
+        headers: Mapping[str, str] | None = None,
+        conn: Connection | None = None,
+    ) -> None:
+        _not_in_store(conn)
         merged = {**self.headers, **(headers or {})}
         self._move(self.queue, merged, delay_tier_ms(delay_seconds))
 
-    def dead_letter(self, reason: str) -> None:
+    def dead_letter(self, reason: str, conn: Connection | None = None) -> None:
+        _not_in_store(conn)
         headers = {**self.headers, DEAD_REASON_HEADER: reason}
         self._move(dead_letter_queue(self.queue), headers)
+
+
+def _not_in_store(conn: Connection | None) -> None:
+    if conn is not None:
+        raise TypeError("a RabbitMQ delivery is settled after the store commits, not inside it")
 
 
 class RabbitMQConsumer(Consumer):
@@ -352,8 +409,9 @@ class RabbitMQConsumer(Consumer):
 
     HEARTBEAT = 30
 
-    def __init__(self, broker: RabbitMQBroker, queues: Sequence[str], handler: Handler,
-                 prefetch: int) -> None:
+    def __init__(
+        self, broker: RabbitMQBroker, queues: Sequence[str], handler: Handler, prefetch: int
+    ) -> None:
         self.broker = broker
         self._queues, self._handler, self._prefetch = list(queues), handler, max(1, prefetch)
         self._pool = ThreadPoolExecutor(self._prefetch, thread_name_prefix="rabbitmq-handler")
@@ -361,6 +419,7 @@ class RabbitMQConsumer(Consumer):
         self._calls: set[Future[Any]] = set()  # settlements waiting for the connection thread
         self._lock = threading.Lock()
         self._stopping = threading.Event()
+        self._backoff = Backoff()  # shared by the handler threads: one outage, one pace
         self._exit = self._dead = False
         self._ready: Future[None] = Future()
         self._conn: BlockingConnection | None = None
@@ -378,19 +437,25 @@ class RabbitMQConsumer(Consumer):
             channel.add_on_cancel_callback(self._on_broker_cancel)
             for queue in self._queues:
                 self.broker.ensure(self.publish_channel(), queue)
-                channel.basic_consume(self.broker.name(queue),
-                                      functools.partial(self._on_message, queue))
+                channel.basic_consume(
+                    self.broker.name(queue), functools.partial(self._on_message, queue)
+                )
         except (BrokerError, *DRIVER_ERRORS) as exc:
             self._finish()
-            self._ready.set_exception(exc if isinstance(exc, BrokerError) else BrokerError(
-                "RabbitMQ consumer could not start", error=type(exc).__name__, reason=str(exc)))
+            self._ready.set_exception(
+                exc
+                if isinstance(exc, BrokerError)
+                else BrokerError(
+                    "RabbitMQ consumer could not start", error=type(exc).__name__, reason=str(exc)
+                )
+            )
             return
         self._ready.set_result(None)
         try:
             while not self._exit and channel.is_open:
                 self._conn.process_data_events(time_limit=1.0)
-        except DRIVER_ERRORS as exc:
-            log.error("RabbitMQ consumer lost its connection: %s", exc)
+        except DRIVER_ERRORS as exc:  # whoever supervises consumers starts a new one
+            outages.failed(BROKER, WHERE, f"consumer lost its connection: {describe(exc)}")
         finally:
             self._finish()
 
@@ -447,29 +512,50 @@ class RabbitMQConsumer(Consumer):
             with self._lock:
                 self._calls.discard(result)
 
-    def _on_message(self, queue: str, channel: BlockingChannel, method: Any,
-                    properties: pika.BasicProperties, body: bytes) -> None:
+    def _on_message(
+        self,
+        queue: str,
+        channel: BlockingChannel,
+        method: Any,
+        properties: pika.BasicProperties,
+        body: bytes,
+    ) -> None:
         if self._stopping.is_set():
             channel.basic_reject(method.delivery_tag, requeue=True)
             return
-        future = self._pool.submit(self._handle, RabbitMQDelivery(
-            self, queue, method, properties, body))
+        future = self._pool.submit(
+            self._handle, RabbitMQDelivery(self, queue, method, properties, body)
+        )
         with self._lock:
             self._inflight.add(future)
         future.add_done_callback(self._inflight.discard)
 
     def _handle(self, delivery: RabbitMQDelivery) -> None:
+        """A handler that fails because the store or the broker is down gets its message
+        requeued after a backoff (at once it would be back at once, in a loop that writes a
+        log line per turn); if this consumer's connection is gone, RabbitMQ has taken the
+        message back already."""
         try:
             self._handler(delivery)
             if not delivery.settled:
                 log.warning("handler left a message from %s unsettled", delivery.queue)
-        except Exception:
-            log.exception("handler failed on a message from %s; it will be redelivered",
-                          delivery.queue)
-        if not delivery.settled:
+            self._backoff.reset()
+        except Exception as exc:
+            unavailable = as_unavailable(exc)
+            if unavailable is None:
+                log.exception(
+                    "handler failed on a message from %s; it will be redelivered", delivery.queue
+                )
+            else:
+                outages.failed(kind_of(unavailable), WHERE, exc)
+                if not delivery.settled and not self._dead:
+                    self._stopping.wait(self._backoff.next())
+        if not delivery.settled and not self._dead:
             try:
                 delivery.requeue()
-            except (BrokerError, RuntimeError) as exc:
+            except BrokerError as exc:
+                outages.failed(BROKER, WHERE, exc)
+            except RuntimeError as exc:
                 log.warning("could not requeue a message from %s: %s", delivery.queue, exc)
 
     def stop(self, timeout: float = 10.0) -> None:
@@ -479,8 +565,10 @@ class RabbitMQConsumer(Consumer):
         if not self._stopping.is_set():
             self._stopping.set()
             try:
-                self.call(lambda ch: [ch.basic_cancel(tag) for tag in ch.consumer_tags],
-                          timeout=max(0.1, timeout))
+                self.call(
+                    lambda ch: [ch.basic_cancel(tag) for tag in ch.consumer_tags],
+                    timeout=max(0.1, timeout),
+                )
             except BrokerError:
                 pass
         with self._lock:

@@ -4,7 +4,8 @@ nothing here calls ``create_all``.
 Registry: agencies, systems (API clients), services, access_rules, connector_instances, routes.
 Traffic: messages, deliveries (one per route target), message_events (the trace, hash-chained
 per message), outbox (transactional hand-over to the broker), idempotency_keys.
-Security and operations: denials, audit_log. Embedded broker: queue_items.
+Security and operations: denials, audit_log, circuits (one per connector instance).
+Embedded broker: queue_items.
 """
 
 from __future__ import annotations
@@ -26,6 +27,25 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
 )
+
+__all__ = [
+    "access_rules",
+    "agencies",
+    "audit_log",
+    "circuits",
+    "connector_instances",
+    "deliveries",
+    "denials",
+    "idempotency_keys",
+    "message_events",
+    "messages",
+    "metadata",
+    "outbox",
+    "queue_items",
+    "routes",
+    "services",
+    "systems",
+]
 
 metadata = MetaData(
     naming_convention={
@@ -74,6 +94,7 @@ services = Table(
     Column("content_type", String(100), nullable=False),
     Column("request_schema", String(200), nullable=True, comment="file name under schemas/"),
     Column("response_schema", String(200), nullable=True),
+    Column("retry_budget_seconds", Float, nullable=True, comment="null = the default"),
     Column("created_at", Ts, nullable=False),
 )
 
@@ -94,6 +115,7 @@ connector_instances = Table(
     Column("type", String(50), nullable=False),
     Column("config", JSON, nullable=False),
     Column("enabled", Boolean, nullable=False, default=True),
+    Column("retry_budget_seconds", Float, nullable=True, comment="null = the default"),
     Column("created_at", Ts, nullable=False),
 )
 
@@ -157,6 +179,7 @@ deliveries = Table(
     Column("next_attempt_at", Ts, nullable=True),
     Column("remote_status", String(100), nullable=True),
     Column("last_error", Text, nullable=True),
+    Column("queued_at", Ts, nullable=True, comment="the retry budget counts from here"),
     Column("created_at", Ts, nullable=False),
     Column("updated_at", Ts, nullable=False),
     Index("ix_deliveries_message", "message_id"),
@@ -219,6 +242,7 @@ denials = Table(
     Column("action", String(100), nullable=False),
     Column("reason", String(300), nullable=False),
     Column("remote_addr", String(64), nullable=True),
+    Column("count", Integer, nullable=False, default=1, comment="identical refusals folded in"),
     Index("ix_denials_at", "at"),
 )
 
@@ -231,6 +255,18 @@ audit_log = Table(
     Column("action", String(100), nullable=False),
     Column("target", String(300), nullable=True),
     Column("reason", Text, nullable=True),
+)
+
+circuits = Table(
+    "circuits",
+    metadata,
+    Column("connector", String(100), primary_key=True),
+    Column("state", String(10), nullable=False, comment="closed, open or half_open"),
+    Column("failures", Integer, nullable=False, default=0, comment="consecutive transient"),
+    Column("opened_at", Ts, nullable=True),
+    Column("probe_at", Ts, nullable=True, comment="when an open circuit is probed next"),
+    Column("last_error", Text, nullable=True),
+    Column("updated_at", Ts, nullable=False),
 )
 
 queue_items = Table(

@@ -19,8 +19,9 @@ def make_broker(kind: str, target: str, prefix: str, queue_type: str) -> Broker:
         from hub.brokers.embedded import EmbeddedBroker
         from hub.store.db import make_engine
 
-        return EmbeddedBroker(make_engine(f"sqlite:///{target}"), lease_seconds=2.0,
-                              poll_interval=0.02)
+        return EmbeddedBroker(
+            make_engine(f"sqlite:///{target}"), lease_seconds=2.0, poll_interval=0.02
+        )
     from hub.brokers.rabbitmq import RabbitMQBroker
 
     return RabbitMQBroker(target, prefix=prefix, queue_type=queue_type)

@@ -70,8 +70,13 @@ class Backend:
         self.brokers.append(broker)
         return broker
 
-    def consume(self, queues: Sequence[str], handler: Handler, prefetch: int = 8,
-                broker: Broker | None = None) -> Consumer:
+    def consume(
+        self,
+        queues: Sequence[str],
+        handler: Handler,
+        prefetch: int = 8,
+        broker: Broker | None = None,
+    ) -> Consumer:
         consumer = (broker or self.broker).consume(queues, handler, prefetch=prefetch)
         self.consumers.append(consumer)
         return consumer
@@ -85,8 +90,9 @@ def _embedded(tmp_path: Path) -> Backend:
     upgrade(make_engine(f"sqlite:///{db}"))
 
     def make(path: Path = db) -> Broker:
-        return EmbeddedBroker(make_engine(f"sqlite:///{path}"), lease_seconds=LEASE,
-                              poll_interval=0.02)
+        return EmbeddedBroker(
+            make_engine(f"sqlite:///{path}"), lease_seconds=LEASE, poll_interval=0.02
+        )
 
     # A directory is not a database file: every statement fails to open it.
     return Backend("embedded", make(), str(db), make, lambda: make(tmp_path), LEASE + 1.0)
@@ -107,8 +113,7 @@ def _rabbitmq(queue_type: str) -> Backend:
             pytest.fail(message)
         pytest.skip(message)
     closed_port = "amqp://guest:guest@127.0.0.1:1/%2F"
-    return Backend("rabbitmq", broker, AMQP_URL, make, lambda: make(closed_port), 0.5,
-                   queue_type)
+    return Backend("rabbitmq", broker, AMQP_URL, make, lambda: make(closed_port), 0.5, queue_type)
 
 
 def _delete_rabbitmq_queues(queues: Sequence[str]) -> None:
@@ -125,8 +130,13 @@ def _delete_rabbitmq_queues(queues: Sequence[str]) -> None:
     connection.close()
 
 
-@pytest.fixture(params=["embedded", pytest.param("rabbitmq", marks=pytest.mark.rabbitmq),
-                        pytest.param("rabbitmq-quorum", marks=pytest.mark.rabbitmq)])
+@pytest.fixture(
+    params=[
+        "embedded",
+        pytest.param("rabbitmq", marks=pytest.mark.rabbitmq),
+        pytest.param("rabbitmq-quorum", marks=pytest.mark.rabbitmq),
+    ]
+)
 def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]:
     if request.param == "embedded":
         backend = _embedded(tmp_path)
@@ -163,8 +173,13 @@ class Inbox:
         self._cond = threading.Condition()
 
     def add(self, delivery: Delivery) -> int:
-        seen = Seen(time.monotonic(), delivery.queue, delivery.body, dict(delivery.headers),
-                    delivery.redelivered)
+        seen = Seen(
+            time.monotonic(),
+            delivery.queue,
+            delivery.body,
+            dict(delivery.headers),
+            delivery.redelivered,
+        )
         with self._cond:
             self.items.append(seen)
             self._cond.notify_all()
@@ -197,15 +212,20 @@ def acking(inbox: Inbox) -> Handler:
 
 def test_publish_then_consume_preserves_order_and_headers(backend: Backend, broker: Broker):
     queue = backend.queue()
-    broker.publish([Publication(queue, f"m{i}".encode(), {"seq": str(i), "agency": "Sở Nội vụ"})
-                    for i in range(50)])
+    broker.publish(
+        [
+            Publication(queue, f"m{i}".encode(), {"seq": str(i), "agency": "Sở Nội vụ"})
+            for i in range(50)
+        ]
+    )
     inbox = Inbox()
     backend.consume([queue], acking(inbox), prefetch=1)
 
     assert inbox.wait_for(50, timeout=10)
     assert [seen.body for seen in inbox.items] == [f"m{i}".encode() for i in range(50)]
     assert [seen.headers for seen in inbox.items] == [
-        {"seq": str(i), "agency": "Sở Nội vụ"} for i in range(50)]
+        {"seq": str(i), "agency": "Sở Nội vụ"} for i in range(50)
+    ]
     assert {seen.queue for seen in inbox.items} == {queue}
     assert not any(seen.redelivered for seen in inbox.items)
 
@@ -280,8 +300,10 @@ def test_dead_letter_parks_message_with_reason_in_dead_queue(backend: Backend, b
     parked = inbox.items[0]
     assert parked.queue == dead
     assert parked.body == b"<edXML/>"
-    assert parked.headers == {"sender": "000.00.01.H53",
-                              DEAD_REASON_HEADER: "schema_violation: no DocumentId"}
+    assert parked.headers == {
+        "sender": "000.00.01.H53",
+        DEAD_REASON_HEADER: "schema_violation: no DocumentId",
+    }
 
 
 def test_message_is_redelivered_when_handler_raises_and_can_then_be_acked(
@@ -322,9 +344,19 @@ def test_message_left_unacked_by_a_killed_consumer_process_is_redelivered(
     broker.publish([Publication(queue, b"dossier-42")])
     with open(tmp_path / "child.log", "w") as log:
         child = subprocess.Popen(
-            [sys.executable, str(HELPER), backend.kind, backend.target, queue, PREFIX,
-             backend.queue_type],
-            stdout=subprocess.PIPE, stderr=log, text=True)
+            [
+                sys.executable,
+                str(HELPER),
+                backend.kind,
+                backend.target,
+                queue,
+                PREFIX,
+                backend.queue_type,
+            ],
+            stdout=subprocess.PIPE,
+            stderr=log,
+            text=True,
+        )
     try:
         line = _first_line(child, timeout=15)
         assert line == "got dossier-42", (tmp_path / "child.log").read_text()
@@ -498,8 +530,7 @@ def test_rabbitmq_publisher_reconnects_after_lost_connection_and_consumer_dies(
         queue = backend.queue()
         broker.publish([Publication(queue, b"1")])
         inbox = Inbox()
-        consumer = backend.consume([queue], lambda d: (inbox.add(d), hold.wait(10)),
-                                   broker=broker)
+        consumer = backend.consume([queue], lambda d: (inbox.add(d), hold.wait(10)), broker=broker)
         assert inbox.wait_for(1, timeout=5)
         proxy.cut()
         broker.publish([Publication(queue, b"2")])  # reconnects once, silently

@@ -18,7 +18,7 @@ from hub.context import Hub
 from hub.events import trace, verify_chain
 from hub.store.tables import deliveries, messages
 from sandbox.rest_sink import RestSink
-from tests.conftest import _truncate, delete_queues, make_settings
+from tests.conftest import delete_queues, make_settings, open_hub
 from tests.support.partners import dossier, standard
 from tests.support.running import start_hub, wait_until
 
@@ -36,16 +36,16 @@ def settings_env(settings: Settings) -> dict[str, str]:
 
 def _delivered(hub: Hub) -> int:
     with hub.engine.connect() as conn:
-        return conn.execute(select(func.count()).select_from(deliveries)
-                            .where(deliveries.c.status == "delivered")).scalar_one()
+        return conn.execute(
+            select(func.count()).select_from(deliveries).where(deliveries.c.status == "delivered")
+        ).scalar_one()
 
 
 def test_worker_killed_mid_batch_loses_nothing_and_partner_sees_each_once(
-        backend, tmp_path, request):
+    backend, tmp_path, request
+):
     settings = make_settings(backend, tmp_path, request, lease_seconds=2.0, worker_threads=4)
-    hub = Hub(settings)
-    if hub.engine.dialect.name == "postgresql":
-        _truncate(hub)
+    hub = open_hub(settings)
     running = start_hub(hub, worker=False)
     sink = RestSink().start()
     worker = None
@@ -53,24 +53,29 @@ def test_worker_killed_mid_batch_loses_nothing_and_partner_sees_each_once(
         sender = standard(running.admin(), sink.url)
         sink.set_faults(latency_ms=20)  # slow partner: the kill lands mid-batch
         total = 150
-        ids = {sender.send("dossier.status", json.dumps(dossier(i)).encode(),
-                           "application/json")["id"] for i in range(total)}
+        ids = {
+            sender.send("dossier.status", json.dumps(dossier(i)).encode(), "application/json")["id"]
+            for i in range(total)
+        }
         command = [sys.executable, "-m", "hub.cli", "worker"]
-        worker = subprocess.Popen(command, env=settings_env(settings),
-                                  stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        worker = subprocess.Popen(
+            command, env=settings_env(settings), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+        )
         wait_until(lambda: len(sink.unique) >= 30, timeout=60, what="first deliveries")
         worker.send_signal(signal.SIGKILL)
         worker.wait(10)
         killed_at = len(sink.unique)
         assert killed_at < total, "the worker finished before it could be killed"
-        worker = subprocess.Popen(command, env=settings_env(settings),
-                                  stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        worker = subprocess.Popen(
+            command, env=settings_env(settings), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+        )
         wait_until(lambda: _delivered(hub) == total, timeout=120, what="all deliveries")
         assert set(sink.unique_keys()) == ids
         assert len(sink.unique) == total
         with hub.engine.connect() as conn:
-            statuses = conn.execute(select(messages.c.status, func.count())
-                                    .group_by(messages.c.status)).all()
+            statuses = conn.execute(
+                select(messages.c.status, func.count()).group_by(messages.c.status)
+            ).all()
             assert dict(statuses) == {"delivered": total}
             for message_id in list(ids)[:20]:
                 assert verify_chain(trace(conn, message_id)) == []
@@ -87,11 +92,14 @@ def test_worker_killed_mid_batch_loses_nothing_and_partner_sees_each_once(
 def test_messages_accepted_while_no_relay_runs_are_published_when_one_starts(running, sink):
     running.relay.stop()
     sender = standard(running.admin(), sink.url)
-    ids = {sender.send("dossier.status", json.dumps(dossier(i)).encode(),
-                       "application/json")["id"] for i in range(10)}
+    ids = {
+        sender.send("dossier.status", json.dumps(dossier(i)).encode(), "application/json")["id"]
+        for i in range(10)
+    }
     with running.hub.engine.connect() as conn:
-        queued = conn.execute(select(func.count()).select_from(messages)
-                              .where(messages.c.status == "queued")).scalar_one()
+        queued = conn.execute(
+            select(func.count()).select_from(messages).where(messages.c.status == "queued")
+        ).scalar_one()
     assert queued == 10 and sink.received == []
     from hub.outbox import Relay
 

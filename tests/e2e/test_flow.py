@@ -31,7 +31,13 @@ def test_submitted_message_is_delivered_and_traced_in_order(running, sink):
     assert got[0].headers["idempotency-key"] == accepted["id"]
     msg = sender.json("GET", f"/v1/messages/{accepted['id']}")
     assert [e["event"] for e in msg["events"]] == [
-        "received", "validated", "routed", "queued", "delivering", "delivered"]
+        "received",
+        "validated",
+        "routed",
+        "queued",
+        "delivering",
+        "delivered",
+    ]
     assert [e["seq"] for e in msg["events"]] == [1, 2, 3, 4, 5, 6]
     assert msg["trace_intact"] is True
     delivered = msg["events"][-1]
@@ -105,10 +111,15 @@ def test_resubmission_with_same_idempotency_key_is_not_processed_twice(running, 
 def test_one_message_to_two_recipients_fans_out_into_two_tracked_deliveries(running, sink):
     admin = running.admin()
     sender = standard(admin, sink.url)
-    register_rest_route(admin, sink.url, name="district", recipient="000.00.11.H49",
-                        path="/district", priority=10)
-    accepted = sender.send("dossier.status", json.dumps(dossier(6)).encode(), "application/json",
-                           recipients=["000.00.11.H49", "000.00.12.H49"])
+    register_rest_route(
+        admin, sink.url, name="district", recipient="000.00.11.H49", path="/district", priority=10
+    )
+    accepted = sender.send(
+        "dossier.status",
+        json.dumps(dossier(6)).encode(),
+        "application/json",
+        recipients=["000.00.11.H49", "000.00.12.H49"],
+    )
     wait_until(lambda: _status(sender, accepted["id"]) == "delivered", what="fan-out")
     msg = sender.json("GET", f"/v1/messages/{accepted['id']}")
     by_recipient = {d["recipient"]: d["connector"] for d in msg["deliveries"]}
@@ -120,12 +131,20 @@ def test_one_message_to_two_recipients_fans_out_into_two_tracked_deliveries(runn
 def test_content_condition_picks_the_route(running, sink):
     admin = running.admin()
     sender = standard(admin, sink.url)
-    register_rest_route(admin, sink.url, name="finished", path="/finished", priority=1,
-                        condition=[{"path": "TrangThaiHoSo", "op": "in", "value": [9, 10]}])
-    done = sender.send("dossier.status", json.dumps(dossier(7, status=10)).encode(),
-                       "application/json")
-    busy = sender.send("dossier.status", json.dumps(dossier(8, status=4)).encode(),
-                       "application/json")
+    register_rest_route(
+        admin,
+        sink.url,
+        name="finished",
+        path="/finished",
+        priority=1,
+        condition=[{"path": "TrangThaiHoSo", "op": "in", "value": [9, 10]}],
+    )
+    done = sender.send(
+        "dossier.status", json.dumps(dossier(7, status=10)).encode(), "application/json"
+    )
+    busy = sender.send(
+        "dossier.status", json.dumps(dossier(8, status=4)).encode(), "application/json"
+    )
     for accepted in (done, busy):
         wait_until(lambda a=accepted: _status(sender, a["id"]) == "delivered", what="delivery")
     paths = {r.json()["MaHoSo"][-4:]: r.path for r in sink.wait_for(2)}
@@ -143,20 +162,23 @@ def test_large_payload_goes_to_the_blob_store_and_arrives_intact(running, sink):
         from sqlalchemy import select
 
         from hub.store.tables import messages
+
         row = conn.execute(select(messages.c.payload, messages.c.blob_ref)).one()
     assert row.payload is None and row.blob_ref.startswith("sha256:")
 
 
 def test_search_pages_with_a_cursor_and_filters_by_status(running, sink):
     sender = standard(running.admin(), sink.url)
-    ids = [sender.send("dossier.status", json.dumps(dossier(20 + i)).encode(),
-                       "application/json")["id"] for i in range(5)]
+    ids = [
+        sender.send("dossier.status", json.dumps(dossier(20 + i)).encode(), "application/json")[
+            "id"
+        ]
+        for i in range(5)
+    ]
     wait_until(lambda: all(_status(sender, i) == "delivered" for i in ids), what="deliveries")
     first = sender.json("GET", "/v1/messages", params={"limit": 2})
-    second = sender.json("GET", "/v1/messages", params={"limit": 2,
-                                                        "cursor": first["next_cursor"]})
-    third = sender.json("GET", "/v1/messages", params={"limit": 2,
-                                                       "cursor": second["next_cursor"]})
+    second = sender.json("GET", "/v1/messages", params={"limit": 2, "cursor": first["next_cursor"]})
+    third = sender.json("GET", "/v1/messages", params={"limit": 2, "cursor": second["next_cursor"]})
     seen = [m["id"] for page in (first, second, third) for m in page["items"]]
     assert seen == list(reversed(ids)) and third["next_cursor"] is None
     assert sender.json("GET", "/v1/messages", params={"status": "dead"})["items"] == []

@@ -27,11 +27,20 @@ def caller(running, soap):
     admin = running.admin()
     key = register_sender(admin)
     register_service(admin, "citizen.lookup", mode="sync", schema="citizen-lookup.v1.json")
-    admin.json("POST", "/v1/connectors", json={
-        "name": "citizen-registry", "type": "soap",
-        "config": {"wsdl": soap.wsdl_url, "operation": "LookupCitizen", "timeout_seconds": 1}})
-    admin.json("POST", "/v1/routes", json={"name": "lookup", "connector": "citizen-registry",
-                                           "service_code": "citizen.lookup"})
+    admin.json(
+        "POST",
+        "/v1/connectors",
+        json={
+            "name": "citizen-registry",
+            "type": "soap",
+            "config": {"wsdl": soap.wsdl_url, "operation": "LookupCitizen", "timeout_seconds": 1},
+        },
+    )
+    admin.json(
+        "POST",
+        "/v1/routes",
+        json={"name": "lookup", "connector": "citizen-registry", "service_code": "citizen.lookup"},
+    )
     allow(admin, "motcua", "citizen.lookup")
     return running.client(key)
 
@@ -43,15 +52,21 @@ def test_lookup_answers_synchronously_and_is_traced(caller):
     message_id = response.headers["X-LGSP-Message-Id"]
     msg = caller.json("GET", f"/v1/messages/{message_id}")
     assert [e["event"] for e in msg["events"]] == [
-        "received", "validated", "routed", "delivering", "delivered"]
+        "received",
+        "validated",
+        "routed",
+        "delivering",
+        "delivered",
+    ]
     assert msg["status"] == "delivered" and msg["trace_intact"]
     assert "001090000001" not in json.dumps(msg)
 
 
 def test_lookup_without_purpose_is_refused_before_anything_is_sent(caller, soap):
     with pytest.raises(ClientError) as refused:
-        caller.call("citizen.lookup", json.dumps({**LOOKUP, "Purpose": ""}).encode(),
-                    "application/json")
+        caller.call(
+            "citizen.lookup", json.dumps({**LOOKUP, "Purpose": ""}).encode(), "application/json"
+        )
     assert refused.value.status == 422
     assert refused.value.details["errors"][0]["path"] == "/Purpose"
     assert soap.received == []
@@ -81,3 +96,17 @@ def test_async_service_cannot_be_called_synchronously(running, sink):
     with pytest.raises(ClientError) as wrong_mode:
         sender.call("dossier.status", b"{}", "application/json")
     assert wrong_mode.value.status == 409
+
+
+def test_a_value_the_connector_cannot_encode_is_our_failure_not_the_partners(caller, soap):
+    """A control character passes the JSON schema but XML 1.0 cannot carry it: the call fails
+    locally (422 local_failure), nothing is sent, and the trace does not blame the partner."""
+    body = json.dumps({**LOOKUP, "Purpose": "Xác minh\u0001 hồ sơ"}).encode()
+    with pytest.raises(ClientError) as refused:
+        caller.call("citizen.lookup", body, "application/json")
+    assert (refused.value.status, refused.value.code) == (422, "local_failure")
+    assert soap.received == []
+    msg = caller.json("GET", f"/v1/messages/{refused.value.details['message_id']}")
+    failed = msg["events"][-1]
+    assert failed["event"] == "failed" and failed["error_code"] == "local_failure"
+    assert failed["remote_status"] is None

@@ -24,8 +24,11 @@ def _samples() -> list[str]:
         if os.environ.get("CI"):
             raise RuntimeError(f"{SAMPLES} is missing")
         return []
-    return sorted(str(p.relative_to(SAMPLES)) for p in SAMPLES.glob("*/*")
-                  if p.suffix in (".edxml", ".xml") and p.parent.name != "population-db-mock")
+    return sorted(
+        str(p.relative_to(SAMPLES))
+        for p in SAMPLES.glob("*/*")
+        if p.suffix in (".edxml", ".xml") and p.parent.name != "population-db-mock"
+    )
 
 
 @pytest.fixture
@@ -66,6 +69,7 @@ def test_resubmitted_document_is_recognised_but_its_update_is_not_a_duplicate(se
     again = sender.send("edoc.exchange", new, "application/xml")
     assert again == {**first, "duplicate": True}
     assert sender.send("edoc.exchange", update, "application/xml")["duplicate"] is False
-    page = sender.json("GET", "/v1/messages", params={
-        "document_id": "000.00.11.H53,2020/10/30,2491/STC-BCTC"})
+    page = sender.json(
+        "GET", "/v1/messages", params={"document_id": "000.00.11.H53,2020/10/30,2491/STC-BCTC"}
+    )
     assert [m["id"] for m in page["items"]] == [first["id"]]

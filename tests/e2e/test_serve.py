@@ -33,16 +33,25 @@ def free_port() -> int:
 
 def clean_env(tmp_path: Path, port: int) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("LGSP_")}
-    env.update(LGSP_DATA_DIR=str(tmp_path / "var"), LGSP_PORT=str(port),
-               LGSP_URL=f"http://127.0.0.1:{port}")
+    env.update(
+        LGSP_DATA_DIR=str(tmp_path / "var"),
+        LGSP_PORT=str(port),
+        LGSP_URL=f"http://127.0.0.1:{port}",
+    )
     return env
 
 
 def serve(tmp_path: Path, *args: str) -> tuple[subprocess.Popen, dict[str, str], str]:
     port = free_port()
     env = clean_env(tmp_path, port)
-    proc = subprocess.Popen([*LGSP, "serve", *args], env=env, cwd=tmp_path,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    proc = subprocess.Popen(
+        [*LGSP, "serve", *args],
+        env=env,
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     url = f"http://127.0.0.1:{port}"
 
     def ready() -> bool:
@@ -70,20 +79,37 @@ def test_readme_demo_flow_sends_and_traces_a_message(tmp_path):
     proc, env, _ = serve(tmp_path, "--demo")
     try:
         env["LGSP_API_KEY"] = (tmp_path / "var" / "demo.key").read_text().strip()
-        sent = subprocess.run([*LGSP, "send", "dossier.status",
-                               str(ROOT / "demo" / "dossier-status.json"), "--json"],
-                              env=env, cwd=tmp_path, capture_output=True, text=True, timeout=30)
+        sent = subprocess.run(
+            [*LGSP, "send", "dossier.status", str(ROOT / "demo" / "dossier-status.json"), "--json"],
+            env=env,
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
         assert sent.returncode == 0, sent.stderr
         message_id = json.loads(sent.stdout)["id"]
 
         def delivered() -> bool:
-            traced = subprocess.run([*LGSP, "trace", message_id, "--json"], env=env,
-                                    cwd=tmp_path, capture_output=True, text=True, timeout=30)
+            traced = subprocess.run(
+                [*LGSP, "trace", message_id, "--json"],
+                env=env,
+                cwd=tmp_path,
+                capture_output=True,
+                text=True,
+                timeout=30,
+            )
             return json.loads(traced.stdout)["status"] == "delivered"
 
         wait_until(delivered, timeout=30, interval=0.3, what="demo delivery")
-        shown = subprocess.run([*LGSP, "trace", message_id], env=env, cwd=tmp_path,
-                               capture_output=True, text=True, timeout=30)
+        shown = subprocess.run(
+            [*LGSP, "trace", message_id],
+            env=env,
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
         assert "delivered" in shown.stdout and "intact" in shown.stdout
     finally:
         assert stop(proc) == 0
@@ -101,8 +127,11 @@ def test_worker_processes_deliver_are_restarted_and_stop_with_the_hub(tmp_path):
         sender.send("dossier.status", json.dumps(dossier(1)).encode(), "application/json")
         sink.wait_for(1, timeout=30)
         os.kill(workers[0], signal.SIGKILL)
-        wait_until(lambda: children(proc.pid) and children(proc.pid) != workers, timeout=20,
-                   what="a new worker process")
+        wait_until(
+            lambda: children(proc.pid) and children(proc.pid) != workers,
+            timeout=20,
+            what="a new worker process",
+        )
         sender.send("dossier.status", json.dumps(dossier(2)).encode(), "application/json")
         sink.wait_for(2, timeout=30)
     finally:
@@ -110,6 +139,8 @@ def test_worker_processes_deliver_are_restarted_and_stop_with_the_hub(tmp_path):
         replaced = children(proc.pid)
         assert stop(proc) == 0
     time.sleep(0.2)
-    assert all(not Path(f"/proc/{pid}").exists() or
-               "zombie" in Path(f"/proc/{pid}/status").read_text().lower()
-               for pid in replaced)
+    assert all(
+        not Path(f"/proc/{pid}").exists()
+        or "zombie" in Path(f"/proc/{pid}/status").read_text().lower()
+        for pid in replaced
+    )

@@ -35,17 +35,34 @@ def _status(client, message_id):
 def test_route_mapping_transforms_the_payload_before_delivery(running, sink):
     admin = running.admin()
     sender = standard(admin, sink.url)
-    admin.json("POST", "/v1/connectors", json={
-        "name": "dvcqg", "type": "rest", "config": {"url": sink.url + "/dvcqg"}})
-    admin.json("POST", "/v1/routes", json={
-        "name": "progress-to-dvcqg", "connector": "dvcqg", "service_code": "dossier.status",
-        "mapping": "dossier-status-to-dvcqg-progress", "priority": 1})
+    admin.json(
+        "POST",
+        "/v1/connectors",
+        json={"name": "dvcqg", "type": "rest", "config": {"url": sink.url + "/dvcqg"}},
+    )
+    admin.json(
+        "POST",
+        "/v1/routes",
+        json={
+            "name": "progress-to-dvcqg",
+            "connector": "dvcqg",
+            "service_code": "dossier.status",
+            "mapping": "dossier-status-to-dvcqg-progress",
+            "priority": 1,
+        },
+    )
     accepted = sender.send("dossier.status", json.dumps(dossier(11)).encode(), "application/json")
     wait_until(lambda: _status(sender, accepted["id"]) == "delivered", what="delivery")
     delivered = sink.wait_for(1)[0].json()
-    assert delivered == {"service": "CapNhatTienDoHoSoMC", "data": {
-        "MaHoSo": "000.00.00.H49-261125-0011", "TrangThai": 4,
-        "ThoiDiemXuLy": "20261125090000", "NoiDungXuLy": "Đang xử lý"}}
+    assert delivered == {
+        "service": "CapNhatTienDoHoSoMC",
+        "data": {
+            "MaHoSo": "000.00.00.H49-261125-0011",
+            "TrangThai": 4,
+            "ThoiDiemXuLy": "20261125090000",
+            "NoiDungXuLy": "Đang xử lý",
+        },
+    }
     events = sender.json("GET", f"/v1/messages/{accepted['id']}")["events"]
     assert [e["event"] for e in events][3:] == ["queued", "transformed", "delivering", "delivered"]
     assert events[4]["details"] == {"mapping": "dossier-status-to-dvcqg-progress"}
@@ -54,14 +71,21 @@ def test_route_mapping_transforms_the_payload_before_delivery(running, sink):
 def test_xml_payload_is_validated_against_the_xsd_and_routed_by_xpath(running, sink):
     admin = running.admin()
     key = register_sender(admin)
-    register_service(admin, "dossier.status.xml", schema="dossier-status.v1.xsd",
-                     content_type="application/xml")
-    register_rest_route(admin, sink.url, name="finished-xml", service="dossier.status.xml",
-                        path="/finished", priority=1, condition=[
-                            {"xpath": "//*[local-name()='TrangThaiHoSo']", "op": "eq",
-                             "value": "10"}])
-    register_rest_route(admin, sink.url, name="other-xml", service="dossier.status.xml",
-                        path="/other")
+    register_service(
+        admin, "dossier.status.xml", schema="dossier-status.v1.xsd", content_type="application/xml"
+    )
+    register_rest_route(
+        admin,
+        sink.url,
+        name="finished-xml",
+        service="dossier.status.xml",
+        path="/finished",
+        priority=1,
+        condition=[{"xpath": "//*[local-name()='TrangThaiHoSo']", "op": "eq", "value": "10"}],
+    )
+    register_rest_route(
+        admin, sink.url, name="other-xml", service="dossier.status.xml", path="/other"
+    )
     allow(admin, "motcua", "dossier.status.xml")
     sender = running.client(key)
     done = sender.send("dossier.status.xml", XML.format(status=10).encode(), "application/xml")

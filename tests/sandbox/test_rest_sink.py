@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import socket
 import threading
 import time
@@ -12,6 +13,8 @@ import requests
 
 from sandbox import run_all
 from sandbox.rest_sink import RestSink
+
+MIB = 1024 * 1024
 
 
 @pytest.fixture
@@ -27,8 +30,11 @@ def http() -> Iterator[requests.Session]:
 
 
 def test_post_is_recorded_and_answered_201(sink: RestSink, http: requests.Session) -> None:
-    r = http.post(f"{sink.url}/api/docs?x=1", data=b'{"a": 1}',
-                  headers={"Content-Type": "application/json", "X-Extra": "yes"})
+    r = http.post(
+        f"{sink.url}/api/docs?x=1",
+        data=b'{"a": 1}',
+        headers={"Content-Type": "application/json", "X-Extra": "yes"},
+    )
 
     assert r.status_code == 201
     assert r.json() == {"received": True, "duplicate": False, "seq": 1}
@@ -45,7 +51,8 @@ def test_put_is_recorded_like_post(sink: RestSink, http: requests.Session) -> No
 
 
 def test_repeated_idempotency_key_is_recorded_once_in_unique(
-        sink: RestSink, http: requests.Session) -> None:
+    sink: RestSink, http: requests.Session
+) -> None:
     first = http.post(sink.url, data=b"1", headers={"Idempotency-Key": "k1"})
     again = http.post(sink.url, data=b"1", headers={"Idempotency-Key": "k1"})
     other = http.post(sink.url, data=b"2", headers={"Idempotency-Key": "k2"})
@@ -59,7 +66,8 @@ def test_repeated_idempotency_key_is_recorded_once_in_unique(
 
 
 def test_requests_without_idempotency_key_are_all_unique(
-        sink: RestSink, http: requests.Session) -> None:
+    sink: RestSink, http: requests.Session
+) -> None:
     for _ in range(3):
         http.post(sink.url, data=b"same")
     assert len(sink.unique) == 3
@@ -67,7 +75,8 @@ def test_requests_without_idempotency_key_are_all_unique(
 
 
 def test_received_endpoint_lists_text_and_base64_bodies(
-        sink: RestSink, http: requests.Session) -> None:
+    sink: RestSink, http: requests.Session
+) -> None:
     http.post(sink.url, data="chào".encode(), headers={"Idempotency-Key": "k"})
     http.post(sink.url, data=b"\xff\xfe", headers={"Idempotency-Key": "k"})
 
@@ -77,8 +86,7 @@ def test_received_endpoint_lists_text_and_base64_bodies(
     assert listing["count"] == 2
     text, binary = listing["received"]
     assert (text["body_text"], text["body_base64"]) == ("chào", "Y2jDoG8=")
-    assert (binary["body_text"], binary["body_base64"], binary["duplicate"]) == (
-        None, "//4=", True)
+    assert (binary["body_text"], binary["body_base64"], binary["duplicate"]) == (None, "//4=", True)
     assert unique["count"] == 1
 
 
@@ -105,7 +113,8 @@ def test_required_token_refuses_requests_without_it_with_401(http: requests.Sess
 
 
 def test_get_and_head_answer_a_health_probe_without_recording(
-        sink: RestSink, http: requests.Session) -> None:
+    sink: RestSink, http: requests.Session
+) -> None:
     assert http.get(f"{sink.url}/anything").json()["status"] == "ok"
     assert http.head(sink.url).status_code == 200
     assert http.delete(f"{sink.url}/anything").status_code == 405
@@ -113,7 +122,8 @@ def test_get_and_head_answer_a_health_probe_without_recording(
 
 
 def test_faults_set_over_http_fail_the_next_requests_then_recover(
-        sink: RestSink, http: requests.Session) -> None:
+    sink: RestSink, http: requests.Session
+) -> None:
     set_ = http.post(f"{sink.url}/_sandbox/faults", json={"fail_next": 2, "fail_status": 503})
 
     statuses = [http.post(sink.url, data=b"x").status_code for _ in range(3)]
@@ -132,7 +142,8 @@ def test_injected_429_and_503_carry_retry_after(sink: RestSink, http: requests.S
 
 
 def test_faults_endpoint_rejects_unknown_or_invalid_fields_with_400(
-        sink: RestSink, http: requests.Session) -> None:
+    sink: RestSink, http: requests.Session
+) -> None:
     unknown = http.post(f"{sink.url}/_sandbox/faults", json={"explode": True})
     invalid = http.post(f"{sink.url}/_sandbox/faults", json={"error_rate": 2})
     assert (unknown.status_code, invalid.status_code) == (400, 400)
@@ -153,7 +164,8 @@ def test_error_rate_one_fails_every_request(sink: RestSink, http: requests.Sessi
 
 
 def test_outage_closes_the_connection_without_an_answer(
-        sink: RestSink, http: requests.Session) -> None:
+    sink: RestSink, http: requests.Session
+) -> None:
     sink.set_faults(outage=True)
     with pytest.raises(requests.ConnectionError):
         http.post(sink.url, data=b"x")
@@ -182,6 +194,25 @@ def test_chunked_body_is_recorded_whole(sink: RestSink, http: requests.Session) 
     r = http.post(sink.url, data=iter([b"hello ", b"chunked ", b"world"]))
     assert r.status_code == 201
     assert sink.received[0].body == b"hello chunked world"
+
+
+def test_a_body_over_the_keep_limit_is_recorded_by_size_and_digest_only(
+    http: requests.Session,
+) -> None:
+    body = bytes(range(256)) * 40_000  # 10 MB
+    with RestSink(max_body_bytes=64 * MIB, keep_body_bytes=MIB) as sink:
+        streamed = http.post(sink.url, data=iter([body[: 3 * MIB], body[3 * MIB :]]))  # chunked
+        whole = http.post(sink.url, data=body)
+        small = http.post(sink.url, data=b"x")
+        listing = http.get(f"{sink.url}/_sandbox/received").json()["received"]
+    assert (streamed.status_code, whole.status_code, small.status_code) == (201, 201, 201)
+    first, second, third = sink.received
+    for rec in (first, second):
+        assert (rec.size, rec.sha256) == (len(body), hashlib.sha256(body).hexdigest())
+        assert rec.body == b"" and not rec.body_kept
+    assert (third.body, third.size, third.body_kept) == (b"x", 1, True)
+    assert listing[0]["body_kept"] is False and listing[0]["body_base64"] is None
+    assert listing[2]["body_text"] == "x"
 
 
 def test_wait_for_returns_once_enough_requests_arrived(sink: RestSink) -> None:
@@ -238,8 +269,9 @@ def test_start_after_stop_serves_again_on_the_same_port(http: requests.Session) 
 def test_stop_is_not_held_up_by_a_request_sleeping_in_latency() -> None:
     sink = RestSink().start()
     sink.set_faults(latency_ms=10_000)
-    threading.Thread(target=lambda: _swallow(lambda: requests.post(sink.url, data=b"x")),
-                     daemon=True).start()
+    threading.Thread(
+        target=lambda: _swallow(lambda: requests.post(sink.url, data=b"x")), daemon=True
+    ).start()
     time.sleep(0.1)
     start = time.monotonic()
     sink.stop()

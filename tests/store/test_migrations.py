@@ -40,19 +40,30 @@ def test_upgrade_from_the_first_revision_keeps_traces_appendable(empty_url):
     upgrade(engine, "0001")
     now = utcnow()
     with engine.begin() as conn:
-        conn.execute(text(
-            "INSERT INTO messages (id, correlation_id, sender_agency, sender_system, recipients,"
-            " content_type, payload_sha256, size, headers, status, created_at, updated_at)"
-            " VALUES ('m1', 'm1', 'a', 's', '[]', 'application/json', '0', 0, '{}', 'queued',"
-            " :now, :now)"), {"now": now})
-        conn.execute(insert(message_events), chain(
-            [Event("m1", "received", at=now), Event("m1", "validated", at=now)], {}))
+        conn.execute(
+            text(
+                "INSERT INTO messages (id, correlation_id, sender_agency, sender_system,"
+                " recipients, content_type, payload_sha256, size, headers, status, created_at,"
+                " updated_at)"
+                " VALUES ('m1', 'm1', 'a', 's', '[]', 'application/json', '0', 0, '{}', 'queued',"
+                " :now, :now)"
+            ),
+            {"now": now},
+        )
+        conn.execute(
+            insert(message_events),
+            chain([Event("m1", "received", at=now), Event("m1", "validated", at=now)], {}),
+        )
     upgrade(engine)
     with engine.begin() as conn:
         tail = conn.execute(text("SELECT trace_seq, trace_hash FROM messages")).one()
         assert tail.trace_seq == 2
-        assert tail.trace_hash == conn.execute(
-            select(message_events.c.hash).where(message_events.c.seq == 2)).scalar_one()
+        assert (
+            tail.trace_hash
+            == conn.execute(
+                select(message_events.c.hash).where(message_events.c.seq == 2)
+            ).scalar_one()
+        )
         from hub.events import record
 
         record(conn, [Event("m1", "routed")])
@@ -63,10 +74,13 @@ def test_upgrade_from_the_first_revision_keeps_traces_appendable(empty_url):
 
 
 def test_processes_starting_together_on_postgresql_migrate_one_at_a_time(empty_pg_url):
-    code = ("import sys; from hub.store.db import make_engine, upgrade; "
-            "upgrade(make_engine(sys.argv[1]))")
-    procs = [subprocess.Popen([sys.executable, "-c", code, empty_pg_url],
-                              stderr=subprocess.PIPE)
-             for _ in range(3)]
+    code = (
+        "import sys; from hub.store.db import make_engine, upgrade; "
+        "upgrade(make_engine(sys.argv[1]))"
+    )
+    procs = [
+        subprocess.Popen([sys.executable, "-c", code, empty_pg_url], stderr=subprocess.PIPE)
+        for _ in range(3)
+    ]
     results = [(p.wait(60), p.stderr.read().decode()) for p in procs]
     assert all(rc == 0 for rc, _ in results), results

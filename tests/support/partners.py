@@ -18,28 +18,65 @@ def register_sender(admin: HubClient, code: str = "motcua", agency: str = AGENCY
         except Exception as exc:  # already there
             if getattr(exc, "code", "") != "conflict":
                 raise
-    return admin.json("POST", "/v1/systems", json={
-        "code": code, "agency_code": agency, "name": "Một cửa điện tử"})["api_key"]
+    return admin.json(
+        "POST", "/v1/systems", json={"code": code, "agency_code": agency, "name": "Một cửa điện tử"}
+    )["api_key"]
 
 
-def register_service(admin: HubClient, code: str = "dossier.status", *, mode: str = "async",
-                     schema: str | None = "dossier-status.v1.json",
-                     content_type: str = "application/json") -> None:
-    admin.json("POST", "/v1/services", json={
-        "code": code, "name": code, "mode": mode, "content_type": content_type,
-        "request_schema": schema})
+def register_service(
+    admin: HubClient,
+    code: str = "dossier.status",
+    *,
+    mode: str = "async",
+    schema: str | None = "dossier-status.v1.json",
+    content_type: str = "application/json",
+) -> None:
+    admin.json(
+        "POST",
+        "/v1/services",
+        json={
+            "code": code,
+            "name": code,
+            "mode": mode,
+            "content_type": content_type,
+            "request_schema": schema,
+        },
+    )
 
 
-def register_rest_route(admin: HubClient, sink_url: str, *, name: str = "portal",
-                        service: str | None = "dossier.status", recipient: str | None = None,
-                        condition: list[dict[str, Any]] | None = None, path: str = "/portal",
-                        timeout: float = 5, priority: int = 100) -> None:
-    admin.json("POST", "/v1/connectors", json={
-        "name": name, "type": "rest",
-        "config": {"url": sink_url + path, "timeout_seconds": timeout}})
-    admin.json("POST", "/v1/routes", json={
-        "name": f"route-{name}", "connector": name, "service_code": service,
-        "recipient": recipient, "condition": condition, "priority": priority})
+def register_rest_route(
+    admin: HubClient,
+    sink_url: str,
+    *,
+    name: str = "portal",
+    service: str | None = "dossier.status",
+    recipient: str | None = None,
+    condition: list[dict[str, Any]] | None = None,
+    path: str = "/portal",
+    timeout: float = 5,
+    priority: int = 100,
+) -> None:
+    admin.json(
+        "POST",
+        "/v1/connectors",
+        json={
+            "name": name,
+            "type": "rest",
+            "config": {"url": sink_url + path, "timeout_seconds": timeout},
+        },
+    )
+    admin.json(
+        "POST",
+        "/v1/routes",
+        json={
+            "name": f"route-{name}",
+            "connector": name,
+            "service_code": service,
+            "recipient": recipient,
+            "condition": condition,
+            "priority": priority,
+        },
+    )
 
 
 def allow(admin: HubClient, system: str, service: str) -> None:
@@ -47,8 +84,12 @@ def allow(admin: HubClient, system: str, service: str) -> None:
 
 
 def dossier(n: int = 1, status: int = 4) -> dict[str, Any]:
-    return {"MaHoSo": f"000.00.00.H49-261125-{n:04d}", "TrangThaiHoSo": status,
-            "ThoiDiemXuLy": "20261125090000", "NoiDungXuLy": "Đang xử lý"}
+    return {
+        "MaHoSo": f"000.00.00.H49-261125-{n:04d}",
+        "TrangThaiHoSo": status,
+        "ThoiDiemXuLy": "20261125090000",
+        "NoiDungXuLy": "Đang xử lý",
+    }
 
 
 def standard(admin: HubClient, sink_url: str) -> HubClient:

@@ -14,6 +14,7 @@ from hub.api.app import create_app
 from hub.client import HubClient
 from hub.context import Hub
 from hub.outbox import Relay
+from hub.server import uvicorn_config
 from hub.worker import Worker
 
 
@@ -51,9 +52,7 @@ class RunningHub:
 
 def start_hub(hub: Hub, *, worker: bool = True) -> RunningHub:
     admin_key = bootstrap.ensure_admin(hub) or hub.settings.admin_key_file.read_text().strip()
-    config = uvicorn.Config(create_app(hub), host="127.0.0.1", port=0, log_level="warning",
-                            access_log=False)
-    server = uvicorn.Server(config)
+    server = uvicorn.Server(uvicorn_config(create_app(hub), "127.0.0.1", 0))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 15

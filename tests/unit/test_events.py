@@ -12,12 +12,31 @@ from hub.store.tables import message_events, messages
 def _message(hub, message_id="m-1"):
     now = utcnow()
     with hub.engine.begin() as conn:
-        conn.execute(insert(messages).values(
-            id=message_id, correlation_id=message_id, sender_agency="a", sender_system="s",
-            recipients=[], content_type="application/json", payload=b"{}", payload_sha256="0",
-            size=2, headers={}, status="queued", created_at=now, updated_at=now))
-        record(conn, [Event(message_id, "received", size_in=2), Event(message_id, "validated"),
-                      Event(message_id, "routed", details={"targets": []})])
+        conn.execute(
+            insert(messages).values(
+                id=message_id,
+                correlation_id=message_id,
+                sender_agency="a",
+                sender_system="s",
+                recipients=[],
+                content_type="application/json",
+                payload=b"{}",
+                payload_sha256="0",
+                size=2,
+                headers={},
+                status="queued",
+                created_at=now,
+                updated_at=now,
+            )
+        )
+        record(
+            conn,
+            [
+                Event(message_id, "received", size_in=2),
+                Event(message_id, "validated"),
+                Event(message_id, "routed", details={"targets": []}),
+            ],
+        )
     return message_id
 
 
@@ -37,8 +56,9 @@ def test_intact_trace_verifies_and_is_numbered_in_order(hub):
 def test_edited_event_breaks_the_chain(hub):
     mid = _message(hub)
     with hub.engine.begin() as conn:
-        conn.execute(update(message_events).where(message_events.c.seq == 2)
-                     .values(event="delivered"))
+        conn.execute(
+            update(message_events).where(message_events.c.seq == 2).values(event="delivered")
+        )
     assert verify_chain(_rows(hub, mid)) == ["event seq 2 (delivered) does not match its hash"]
 
 

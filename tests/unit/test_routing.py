@@ -9,10 +9,19 @@ from hub.errors import NoRoute
 from hub.routing import resolve
 
 
-def route(name, connector, service=None, recipient=None, condition=None, priority=100,
-          enabled=True):
-    return {"name": name, "connector": connector, "service_code": service, "recipient": recipient,
-            "condition": condition, "mapping": None, "priority": priority, "enabled": enabled}
+def route(
+    name, connector, service=None, recipient=None, condition=None, priority=100, enabled=True
+):
+    return {
+        "name": name,
+        "connector": connector,
+        "service_code": service,
+        "recipient": recipient,
+        "condition": condition,
+        "mapping": None,
+        "priority": priority,
+        "enabled": enabled,
+    }
 
 
 def test_lowest_priority_matching_route_wins_per_recipient():
@@ -34,16 +43,19 @@ def test_unrouted_recipients_are_named():
     assert refused.value.details["recipients"] == ["B"]
 
 
-@pytest.mark.parametrize(("condition", "expected"), [
-    ({"path": "a.b", "op": "eq", "value": 1}, True),
-    ({"path": "a.b", "op": "ne", "value": 1}, False),
-    ({"path": "a.c", "op": "exists"}, False),
-    ({"path": "a.c", "op": "ne", "value": 1}, True),
-    ({"path": "list.1", "op": "in", "value": ["y"]}, True),
-    ({"path": "name", "op": "regex", "value": "^Hồ sơ"}, True),
-    ({"path": "a.b", "op": "gt", "value": "text"}, False),
-    ({"header": "x-lgsp-channel", "op": "eq", "value": "web"}, True),
-])
+@pytest.mark.parametrize(
+    ("condition", "expected"),
+    [
+        ({"path": "a.b", "op": "eq", "value": 1}, True),
+        ({"path": "a.b", "op": "ne", "value": 1}, False),
+        ({"path": "a.c", "op": "exists"}, False),
+        ({"path": "a.c", "op": "ne", "value": 1}, True),
+        ({"path": "list.1", "op": "in", "value": ["y"]}, True),
+        ({"path": "name", "op": "regex", "value": "^Hồ sơ"}, True),
+        ({"path": "a.b", "op": "gt", "value": "text"}, False),
+        ({"header": "x-lgsp-channel", "op": "eq", "value": "web"}, True),
+    ],
+)
 def test_json_and_header_conditions(condition, expected):
     document = {"a": {"b": 1}, "list": ["x", "y"], "name": "Hồ sơ đất đai"}
     routes = [route("c", "conditional", condition=[condition], priority=1), route("d", "default")]
@@ -53,7 +65,13 @@ def test_json_and_header_conditions(condition, expected):
 
 def test_xpath_condition_on_xml():
     doc = etree.fromstring(b"<r xmlns='urn:x'><Priority>3</Priority></r>")
-    routes = [route("urgent", "fast", priority=1, condition=[
-        {"xpath": "//*[local-name()='Priority']", "op": "in", "value": ["3", "4"]}]),
-        route("normal", "slow")]
+    routes = [
+        route(
+            "urgent",
+            "fast",
+            priority=1,
+            condition=[{"xpath": "//*[local-name()='Priority']", "op": "in", "value": ["3", "4"]}],
+        ),
+        route("normal", "slow"),
+    ]
     assert resolve(routes, "svc", [], doc, {})[0].connector == "fast"

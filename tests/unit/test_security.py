@@ -30,10 +30,20 @@ def test_dates_codes_and_agency_codes_are_not_masked():
 
 
 def test_personal_fields_are_masked_in_structures():
-    masked = mask_value({"HoVaTen": "Nguyễn Văn An", "SoDinhDanh": "001090000001",
-                         "Province": "Tây Ninh", "nested": [{"SoDienThoai": "0912345678"}]})
-    assert masked == {"HoVaTen": "***", "SoDinhDanh": "***", "Province": "Tây Ninh",
-                      "nested": [{"SoDienThoai": "***"}]}
+    masked = mask_value(
+        {
+            "HoVaTen": "Nguyễn Văn An",
+            "SoDinhDanh": "001090000001",
+            "Province": "Tây Ninh",
+            "nested": [{"SoDienThoai": "0912345678"}],
+        }
+    )
+    assert masked == {
+        "HoVaTen": "***",
+        "SoDinhDanh": "***",
+        "Province": "Tây Ninh",
+        "nested": [{"SoDienThoai": "***"}],
+    }
 
 
 def test_log_records_are_masked(caplog):

@@ -13,97 +13,128 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
-from sqlalchemy import exists, select
 
-from hub.api.deps import BodyDep, CallerDep, HubDep
-from hub.errors import NotFound
-from hub.events import trace, verify_chain
-from hub.pipeline import Caller, Submission, submit
-from hub.store.db import as_utc
-from hub.store.tables import deliveries, messages
+from hub import trace
+from hub.api.deps import CallerDep, HubDep, PayloadDep
+from hub.api.models import (
+    KEY_SCHEMES,
+    PAYLOAD_BODY,
+    Accepted,
+    MessageSummary,
+    MessageTrace,
+    Page,
+    errors,
+)
+from hub.model import Submission
+from hub.payload import Payload
+from hub.pipeline import submit
 
-router = APIRouter(prefix="/v1/messages", tags=["messages"])
+__all__ = ["router", "submission_from"]
 
-SUMMARY = [c for c in messages.c if c.name not in ("payload", "blob_ref")]
+router = APIRouter(prefix="/v1/messages", tags=["messages"], dependencies=KEY_SCHEMES)
 
 
-def submission_from(request: Request, body: bytes, service: str,
-                    recipients: list[str]) -> Submission:
+def submission_from(
+    request: Request, payload: Payload, service: str, recipients: list[str]
+) -> Submission:
     h = request.headers
     return Submission(
-        service=service, recipients=recipients, body=body,
-        content_type=h.get("content-type", "application/octet-stream"),
-        idempotency_key=h.get("idempotency-key"), correlation_id=h.get("x-correlation-id"),
+        service=service,
+        recipients=recipients,
+        payload=payload,
+        idempotency_key=h.get("idempotency-key"),
+        correlation_id=h.get("x-correlation-id"),
         causation_id=h.get("x-causation-id"),
-        headers={k: v for k, v in h.items() if k.startswith("x-lgsp-")})
+        headers={k: v for k, v in h.items() if k.startswith("x-lgsp-")},
+    )
 
 
-@router.post("", status_code=202, summary="Submit a message (JSON or XML body)")
-def submit_message(request: Request, hub: HubDep, caller: CallerDep, body: BodyDep,
-                   service: Annotated[str, Query(min_length=1, max_length=100)],
-                   recipient: Annotated[list[str], Query()] = []) -> JSONResponse:  # noqa: B006
+@router.post(
+    "",
+    status_code=202,
+    summary="Submit a message (JSON or XML body)",
+    response_model=Accepted,
+    openapi_extra=PAYLOAD_BODY,
+    responses={
+        200: {
+            "model": Accepted,
+            "description": "A known idempotency key: the first "
+            "message's id, with `duplicate: true`",
+        },
+        **errors(
+            400,
+            401,
+            403,
+            404,
+            413,
+            415,
+            503,
+            notes={
+                422: "`invalid_request` (a parameter), `schema_violation` (the payload; "
+                "`details.errors[*].path` names the field) or `no_route`"
+            },
+        ),
+    },
+)
+def submit_message(
+    request: Request,
+    hub: HubDep,
+    caller: CallerDep,
+    body: PayloadDep,
+    service: Annotated[str, Query(min_length=1, max_length=100)],
+    recipient: Annotated[list[str], Query()] = [],  # noqa: B006 - FastAPI copies it
+) -> JSONResponse:
     accepted = submit(hub, caller, submission_from(request, body, service, recipient))
-    return JSONResponse({"id": accepted.id, "duplicate": accepted.duplicate,
-                         "trace": f"/v1/messages/{accepted.id}"},
-                        status_code=200 if accepted.duplicate else 202)
+    return JSONResponse(
+        {
+            "id": accepted.id,
+            "duplicate": accepted.duplicate,
+            "trace": f"/v1/messages/{accepted.id}",
+        },
+        status_code=200 if accepted.duplicate else 202,
+    )
 
 
-def _visible(query, caller: Caller):
-    """A system sees what it sent; an admin sees everything."""
-    return query if caller.is_admin else query.where(messages.c.sender_system == caller.system)
-
-
-def _summary(row) -> dict[str, Any]:
-    return dict(row, created_at=as_utc(row["created_at"]), updated_at=as_utc(row["updated_at"]))
-
-
-@router.get("/{message_id}", summary="A message with its deliveries and trace")
+@router.get(
+    "/{message_id}",
+    summary="A message with its deliveries and trace",
+    response_model=MessageTrace,
+    responses=errors(401, 404, 422, 503),
+)
 def get_message(message_id: str, hub: HubDep, caller: CallerDep) -> dict[str, Any]:
     with hub.reader.connect() as conn:
-        row = conn.execute(_visible(select(*SUMMARY).where(messages.c.id == message_id),
-                                    caller)).mappings().first()
-        if row is None:
-            raise NotFound(f"message {message_id!r} does not exist or is not yours")
-        targets = conn.execute(select(deliveries).where(deliveries.c.message_id == message_id)
-                               .order_by(deliveries.c.id)).mappings().all()
-        events = trace(conn, message_id)
-    problems = verify_chain(events)
-    return {**_summary(row),
-            "deliveries": [_summary(d) | {"next_attempt_at": as_utc(d["next_attempt_at"])}
-                           for d in targets],
-            "events": [{k: v for k, v in e.items() if k not in ("prev_hash",)} for e in events],
-            "trace_intact": not problems, "trace_problems": problems}
+        return trace.message(conn, message_id, caller)
 
 
-@router.get("", summary="Search messages, newest first, with a cursor")
+@router.get(
+    "",
+    summary="Search messages, newest first, with a cursor",
+    response_model=Page[MessageSummary],
+    responses=errors(401, 422, 503),
+)
 def search_messages(
-    hub: HubDep, caller: CallerDep,
-    sender: str | None = None, recipient: str | None = None, service: str | None = None,
-    status: str | None = None, since: datetime | None = None, until: datetime | None = None,
+    hub: HubDep,
+    caller: CallerDep,
+    sender: Annotated[str | None, Query(description="System or agency code")] = None,
+    recipient: Annotated[str | None, Query(description="Agency code")] = None,
+    service: str | None = None,
+    status: str | None = None,
+    since: datetime | None = None,
+    until: Annotated[datetime | None, Query(description="Exclusive")] = None,
     document_id: str | None = None,
+    correlation_id: str | None = None,
     cursor: Annotated[str | None, Query(description="next_cursor of the previous page")] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
 ) -> dict[str, Any]:
-    query = _visible(select(*SUMMARY), caller)
-    if sender:
-        query = query.where((messages.c.sender_system == sender)
-                            | (messages.c.sender_agency == sender))
-    if recipient:
-        query = query.where(exists().where(deliveries.c.message_id == messages.c.id,
-                                           deliveries.c.recipient == recipient))
-    if service:
-        query = query.where(messages.c.service_code == service)
-    if status:
-        query = query.where(messages.c.status == status)
-    if since:
-        query = query.where(messages.c.created_at >= since)
-    if until:
-        query = query.where(messages.c.created_at < until)
-    if document_id:
-        query = query.where(messages.c.document_id == document_id)
-    if cursor:
-        query = query.where(messages.c.id < cursor)
+    filters = trace.MessageFilters(
+        sender=sender,
+        recipient=recipient,
+        service=service,
+        status=status,
+        since=since,
+        until=until,
+        document_id=document_id,
+        correlation_id=correlation_id,
+    )
     with hub.reader.connect() as conn:
-        rows = conn.execute(query.order_by(messages.c.id.desc()).limit(limit + 1)).mappings().all()
-    items = [_summary(r) for r in rows[:limit]]
-    return {"items": items, "next_cursor": items[-1]["id"] if len(rows) > limit else None}
+        return trace.search(conn, caller, filters, cursor, limit)

@@ -1,21 +1,35 @@
 """``ConnectorContract``: what every connector type promises the hub, checked against a real
-sandbox partner. A connector's test module subclasses it and supplies three fixtures:
+partner (a sandbox simulator). A connector's test module subclasses it and supplies three
+fixtures:
 
-* ``partner`` — a started sandbox server (the contract stops it to simulate an outage),
+* ``partner`` — a started server with ``received``, ``unique``, ``set_faults(...)``,
+  ``stop()``/``start()`` (the contract stops it to simulate an outage), e.g. a
+  ``sandbox.server.SandboxServer``,
 * ``connector`` — an instance pointed at ``partner`` with a short timeout,
-* ``outbound`` — an ``OutboundMessage`` the partner accepts.
+* ``outbound`` — an ``OutboundMessage`` the partner accepts, its payload in memory.
 
-A third-party connector package gets the same acceptance suite by subclassing this class.
+A third-party connector package gets the same acceptance suite with::
+
+    from hub.testing import ConnectorContract
+
+    class TestMyConnector(ConnectorContract):
+        ...  # the three fixtures
+
+Shipped in the package (pytest is a test extra): hub code never imports ``hub.testing``.
 """
 
 from __future__ import annotations
 
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
 
 from hub.connector import Connector, DeliveryResult, connector_types, validate_config
 from hub.errors import DeliveryError, SchemaViolation, TransientDeliveryError
+from hub.payload import Payload
+
+__all__ = ["ConnectorContract"]
 
 
 class ConnectorContract:
@@ -31,8 +45,22 @@ class ConnectorContract:
         assert isinstance(result, DeliveryResult) and result.remote_status
         assert len(partner.received) == 1
 
-    def test_redelivery_carries_the_same_idempotency_key(self, connector, outbound,
-                                                         partner) -> None:
+    def test_a_payload_stored_as_a_file_is_delivered(
+        self, connector, outbound, partner, tmp_path: Path
+    ) -> None:
+        """Large payloads reach connectors as blob files, not bytes (``Payload.stored``)."""
+        data = outbound.payload.read()
+        path = tmp_path / "blob"
+        path.write_bytes(data)
+        stored = Payload.stored(
+            path, outbound.payload.size, outbound.payload.sha256, outbound.payload.content_type
+        )
+        assert connector.deliver(replace(outbound, payload=stored)).remote_status
+        assert len(partner.received) == 1
+
+    def test_redelivery_carries_the_same_idempotency_key(
+        self, connector, outbound, partner
+    ) -> None:
         connector.deliver(outbound)
         connector.deliver(replace(outbound, attempt=2))
         assert len(partner.received) == 2 and len(partner.unique) == 1

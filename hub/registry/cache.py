@@ -1,9 +1,10 @@
 """What every request reads from the registry — the caller's system, the service, the access
 rule, the routes — kept for a few seconds so a submission does not pay four queries for them.
 
-Changes made through this process clear the cache at once (``clear``); another process sees
-them within ``ttl`` seconds. Only positive answers are kept: a new access rule or system works
-immediately everywhere, and a refusal is never served from the cache.
+A registry write made through this process clears the cache once it commits
+(``hub.registry.writes``); another process sees it within ``ttl`` seconds. Only positive
+answers are kept: a new access rule or system works immediately everywhere, and a refusal is
+never served from the cache.
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ from typing import Any
 from sqlalchemy import Engine, select
 
 from hub.store.tables import access_rules, routes, services, systems
+
+__all__ = ["RegistryCache"]
 
 
 class RegistryCache:
@@ -41,22 +44,38 @@ class RegistryCache:
                 self._entries[key] = (now, value)
         return value
 
+    def knows(self, *key: Any) -> bool:
+        """Is ``key`` answered from memory now (no store read)? E.g. ``("system", prefix)``."""
+        with self._lock:
+            hit = self._entries.get(key)
+        return bool(hit) and time.monotonic() - hit[0] < self._ttl
+
     def _one(self, query) -> Mapping[str, Any] | None:
         with self._reader.connect() as conn:
             return conn.execute(query).mappings().first()
 
     def system_by_key_prefix(self, prefix: str) -> Mapping[str, Any] | None:
-        return self._get(("system", prefix), lambda: self._one(
-            select(systems).where(systems.c.key_prefix == prefix)))
+        return self._get(
+            ("system", prefix),
+            lambda: self._one(select(systems).where(systems.c.key_prefix == prefix)),
+        )
 
     def service(self, code: str) -> Mapping[str, Any] | None:
-        return self._get(("service", code), lambda: self._one(
-            select(services).where(services.c.code == code)))
+        return self._get(
+            ("service", code), lambda: self._one(select(services).where(services.c.code == code))
+        )
 
     def allowed(self, system: str, service: str) -> bool:
-        return bool(self._get(("allowed", system, service), lambda: self._one(
-            select(access_rules.c.id).where(access_rules.c.system_code == system,
-                                            access_rules.c.service_code == service))))
+        return bool(
+            self._get(
+                ("allowed", system, service),
+                lambda: self._one(
+                    select(access_rules.c.id).where(
+                        access_rules.c.system_code == system, access_rules.c.service_code == service
+                    )
+                ),
+            )
+        )
 
     def routes(self) -> list[Mapping[str, Any]]:
         def load() -> list[Mapping[str, Any]]:

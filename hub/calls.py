@@ -1,0 +1,140 @@
+"""Synchronous request/response services (a citizen lookup, a catalogue query): the same checks,
+routing, attempt and trace as a queued message, but delivered at once with a timeout and the
+partner's answer returned to the caller. No queue and no retry: the caller decides. The whole
+call — message, delivery and every event — is recorded in one transaction once the answer is in.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from hub import attempt, routing, xmlsafe
+from hub.connector import DeliveryResult
+from hub.content import edxml_document_id, loads_json, media_family
+from hub.context import Hub
+from hub.errors import Conflict, HubError
+from hub.ids import new_id
+from hub.model import Caller, Submission
+from hub.pipeline import admit, store
+
+__all__ = ["Answer", "PartnerPaused", "UpstreamError", "call"]
+
+
+class UpstreamError(HubError):
+    """The partner behind a synchronous service failed, timed out or is paused (circuit)."""
+
+    code = "upstream_failed"
+    status = 502
+
+
+class PartnerPaused(UpstreamError):
+    """The partner's circuit is open: the call is refused at once instead of waiting for a
+    timeout; ``Retry-After`` says when the next probe is due."""
+
+    code = "upstream_paused"
+    status = 503
+
+    def __init__(self, message: str, retry_after_seconds: float, **details) -> None:
+        super().__init__(message, **details)
+        self.retry_after_seconds = max(1, round(retry_after_seconds))
+
+
+@dataclass(frozen=True)
+class Answer:
+    message_id: str
+    content_type: str
+    body: bytes
+    remote_status: str | None
+
+
+def call(hub: Hub, caller: Caller, sub: Submission) -> Answer:
+    service, document = admit(hub, caller, sub, "call", mode="sync")
+    targets = routing.resolve(
+        hub.registry.routes(), sub.service, sub.recipients, document, sub.headers
+    )
+    if len(targets) != 1:
+        raise Conflict(
+            "a synchronous call goes to exactly one recipient",
+            recipients=[t.recipient for t in targets],
+        )
+    target = targets[0]
+    gate = hub.circuits.admit(target.connector)
+    if not gate.go:
+        raise PartnerPaused(
+            f"the partner behind {sub.service!r} is failing; calls are paused",
+            gate.wait_seconds,
+            connector=target.connector,
+        )
+    message_id = new_id()
+    job = attempt.Job(
+        message_id=message_id,
+        delivery_id=new_id(),
+        correlation_id=sub.correlation_id or message_id,
+        sender_agency=caller.agency,
+        sender_system=caller.system,
+        service=sub.service,
+        recipient=target.recipient,
+        payload=sub.payload,
+        headers=dict(sub.headers),
+        connector=target.connector,
+        mapping=target.mapping,
+        attempt=1,
+    )
+    outcome = attempt.run(hub, job, timeout=hub.settings.sync_timeout_seconds)
+    if outcome.ok and service["response_schema"]:
+        try:
+            hub.schemas.validate(service["response_schema"], _answer(outcome.result))
+        except HubError as exc:
+            outcome.error = UpstreamError(
+                f"the partner's answer is not valid for the service: {exc.message}", **exc.details
+            )
+    if outcome.retryable:
+        hub.circuits.failed(target.connector, outcome.error_text or "", gate.probe)
+    elif outcome.ok:
+        hub.circuits.succeeded(target.connector)
+    ref = hub.keep_payload(sub.payload)
+    with hub.begin() as conn:
+        store(
+            hub,
+            conn,
+            caller,
+            sub,
+            message_id,
+            service,
+            [target],
+            edxml_document_id(document),
+            sub.idempotency_key,
+            ref,
+            outcome=outcome,
+        )
+    if not outcome.ok:
+        raise _upstream(outcome, message_id)
+    result = outcome.result
+    return Answer(message_id, result.content_type, result.response, result.remote_status)
+
+
+def _answer(result: DeliveryResult) -> Any:
+    if media_family(result.content_type) == "json":
+        return loads_json(result.response)
+    return xmlsafe.parse(result.response)
+
+
+def _upstream(outcome: attempt.Outcome, message_id: str) -> HubError:
+    """What the caller is told: the partner's failure as 502 (504 on a timeout), ours as
+    what it is (a local failure is not the partner's)."""
+    error = outcome.error
+    if isinstance(error, UpstreamError):
+        error.details["message_id"] = message_id
+        return error
+    if error.code == "local_failure":
+        error.details["message_id"] = message_id
+        return error
+    err = UpstreamError(
+        outcome.error_text or "the partner failed",
+        message_id=message_id,
+        remote_status=outcome.remote_status,
+    )
+    if outcome.remote_status == "timeout":
+        err.status = 504
+    return err
