@@ -115,10 +115,13 @@ class Hub:
             self.events.notify(pending)
 
     def enqueued(self) -> None:
-        """Deliveries were enqueued in a transaction that has committed: wake the relay (outbox
-        rows) and this process's consumers (embedded queue rows)."""
-        self.outbox_signal.set()
-        self.broker.notify()
+        """Deliveries were enqueued in a transaction that has committed: wake this process's
+        consumers (embedded queue rows) or the relay (outbox rows) — not both: a relay woken
+        for nothing costs a store round per message."""
+        if self.broker.in_store:
+            self.broker.notify()
+        else:
+            self.outbox_signal.set()
 
     def keep_payload(self, payload: Payload) -> str | None:
         """Claim check: a payload above the threshold lives in the blob store; returns its

@@ -105,7 +105,10 @@ class Consumer(abc.ABC):
 
 
 class Broker(abc.ABC):
-    """Queues that survive a restart. Every method raises ``BrokerError`` on connection loss."""
+    """Queues that survive a restart. Every method raises ``BrokerError`` on connection loss.
+    ``in_store``: the queues live in the hub's own store (``publish_in`` always publishes)."""
+
+    in_store = False
 
     @abc.abstractmethod
     def declare(self, queue: str) -> None:

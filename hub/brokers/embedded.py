@@ -264,6 +264,8 @@ def _claim_statement(skip_locked: bool, limit: int):
 
 
 class EmbeddedBroker(Broker):
+    in_store = True
+
     def __init__(
         self, engine: Engine, *, lease_seconds: float = 30.0, poll_interval: float = 0.05
     ) -> None:
