@@ -83,8 +83,9 @@ class Denials:
         """Write what is pending; returns the number of rows written. A store outage keeps
         them pending for the next round (bounded by ``max_pending``)."""
         with self._lock:
-            rows, self._pending = list(self._pending.values()), {}
+            held, self._pending = self._pending, {}
             dropped, self._dropped = self._dropped, 0
+        rows = list(held.values())
         if dropped:
             log.warning("%d more refusals were not recorded (denial buffer full)", dropped)
         if not rows:
@@ -94,14 +95,7 @@ class Denials:
                 conn.execute(insert(denials), rows)
         except Exception as exc:  # the store is down: keep them for the next round
             with self._lock:
-                for row in rows:
-                    key = (
-                        row["remote_addr"],
-                        row["system_code"],
-                        row["service_code"],
-                        row["action"],
-                        row["reason"],
-                    )
+                for key, row in held.items():
                     if key in self._pending:
                         self._pending[key]["count"] += row["count"]
                     elif len(self._pending) < self._max_pending:

@@ -13,7 +13,7 @@ from hub import attempt, routing, xmlsafe
 from hub.connector import DeliveryResult
 from hub.content import edxml_document_id, loads_json, media_family
 from hub.context import Hub
-from hub.errors import Conflict, HubError
+from hub.errors import Conflict, HubError, LocalDeliveryError
 from hub.ids import new_id
 from hub.model import Caller, Submission
 from hub.pipeline import admit, store
@@ -124,10 +124,7 @@ def _upstream(outcome: attempt.Outcome, message_id: str) -> HubError:
     """What the caller is told: the partner's failure as 502 (504 on a timeout), ours as
     what it is (a local failure is not the partner's)."""
     error = outcome.error
-    if isinstance(error, UpstreamError):
-        error.details["message_id"] = message_id
-        return error
-    if error.code == "local_failure":
+    if isinstance(error, UpstreamError | LocalDeliveryError):  # already says whose it is
         error.details["message_id"] = message_id
         return error
     err = UpstreamError(

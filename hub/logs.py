@@ -7,18 +7,10 @@ from __future__ import annotations
 
 import logging
 import os
-import re
 
-from hub.security import mask_text
+from hub.security import escape_controls, mask_text
 
-__all__ = ["MaskingFilter", "configure", "escape_controls"]
-
-_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")  # a tab is left as it is
-
-
-def escape_controls(text: str) -> str:
-    """``\\x00`` for a NUL, ``\\x0a`` for a line feed: shown, not acted on."""
-    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
+__all__ = ["MaskingFilter", "configure"]
 
 
 class MaskingFilter(logging.Filter):

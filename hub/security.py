@@ -103,9 +103,10 @@ def mask_value(value: Any) -> Any:
     return value
 
 
-_CONTROLS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+_CONTROLS = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")  # a tab is left as it is
 
 
 def escape_controls(text: str) -> str:
-    """Control characters shown as ``\\xNN``, so a value from a URL cannot forge log lines."""
+    """Control characters shown as ``\\xNN`` (``\\x0a`` for a line feed): shown, not acted on,
+    so a value from a URL or a partner cannot forge a log line or garble a terminal."""
     return _CONTROLS.sub(lambda m: f"\\x{ord(m.group(0)):02x}", text)
