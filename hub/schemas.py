@@ -10,6 +10,7 @@ fixed schema is used by the next message, without a restart.
 from __future__ import annotations
 
 import json
+import os
 import re
 import threading
 from pathlib import Path
@@ -22,6 +23,8 @@ from hub import xmlsafe
 from hub.errors import NotFound, SchemaViolation
 
 __all__ = ["FileCache", "Schemas", "field_errors"]
+
+_PLAIN_NAME = re.compile(r"[^/\\\x00]+")  # one file name: no folder part, no NUL
 
 
 class FileCache:
@@ -41,14 +44,20 @@ class FileCache:
         return path
 
     def get(self, name: str, build) -> Any:
-        path = self.path(name)
-        stat = path.stat()
+        # One stat per use; the full check of ``path`` (a realpath, several syscalls) runs
+        # only when the value is (re)built, which is also when the file is read.
+        try:
+            stat = os.stat(self.root / name) if _PLAIN_NAME.fullmatch(name) else None
+        except OSError:
+            stat = None
+        if stat is None:
+            raise NotFound(f"{self._what} {name!r} is not in the registry")
         version = (stat.st_size, stat.st_mtime_ns)
         with self._lock:
             hit = self._entries.get(name)
         if hit and hit[0] == version:
             return hit[1]
-        value = build(path)
+        value = build(self.path(name))
         with self._lock:
             self._entries[name] = (version, value)
         return value
