@@ -51,7 +51,9 @@ the retry budget bounds the cost; the distinct status lets monitoring tell them 
 ``HEAD`` to the delivery URL (to the origin if the URL has placeholders). HEAD is safe by
 definition (no side effect, no body) and proves DNS, TCP, TLS and credentials; any answer below
 500 except 401/403/407/429 counts as healthy, because a POST-only endpoint legitimately answers
-405 or 404 to HEAD.
+405 or 404 to HEAD. ``check()`` (test connection) sends that same probe once, after checking the
+secret references, DNS and TCP (``connectors.http_check``); ``retarget()`` moves ``url`` and
+``health_url`` to another origin for the conformance suite.
 """
 
 from __future__ import annotations
@@ -61,7 +63,7 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import quote
 
-from connectors._http import (
+from connectors.http import (
     HEADER_NAME,
     HTTP_CLIENT_PROPERTIES,
     TIMEOUT_SCHEMA,
@@ -75,7 +77,8 @@ from connectors._http import (
     timeouts,
     transport_error,
 )
-from hub.connector import Connector, DeliveryResult, Health, OutboundMessage
+from connectors.http_check import http_checks, retarget
+from hub.connector import CheckResult, Connector, DeliveryResult, Health, OutboundMessage
 from hub.errors import DeliveryError, SchemaViolation
 
 RESERVED_HEADERS = frozenset(
@@ -183,12 +186,7 @@ class RestConnector(Connector):
         )
 
     def health(self) -> Health:
-        url = self.config.get("health_url")
-        method = "GET" if url else "HEAD"
-        if url is None:
-            url = self.config["url"]
-            if URL_PLACEHOLDER.search(url):
-                url = origin(url) + "/"
+        method, url = self._probe()
         secrets: list[str] = []
         try:
             auth, secrets = auth_headers(self.config.get("auth"))
@@ -213,8 +211,24 @@ class RestConnector(Connector):
         )
         return Health(ok, f"{method} {url} -> HTTP {code}")
 
+    def check(self) -> list[CheckResult]:
+        method, url = self._probe()
+        return http_checks(self.config, self._session, url, method)
+
+    @classmethod
+    def retarget(cls, config: Mapping[str, Any], base_url: str) -> dict[str, Any]:
+        return retarget(config, base_url, "url", "health_url")
+
     def close(self) -> None:
         self._session.close()
+
+    def _probe(self) -> tuple[str, str]:
+        """``health_url`` with GET, else HEAD on the delivery URL (its origin if it has
+        placeholders)."""
+        if "health_url" in self.config:
+            return "GET", self.config["health_url"]
+        url = self.config["url"]
+        return "HEAD", origin(url) + "/" if URL_PLACEHOLDER.search(url) else url
 
     def _headers(self, message: OutboundMessage) -> dict[str, str]:
         headers = dict(self.config.get("headers", {}))

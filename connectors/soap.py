@@ -59,6 +59,11 @@ WSDL URL unreachable                                      Transient   as in ``re
 
 Some services answer every error, even a bad argument, as a ``Server`` fault; set
 ``server_faults_retryable: false`` for those so such messages are dead-lettered at once.
+
+``check()`` (test connection) checks the secret references, loads the WSDL (a download refused
+with 401/403 fails ``auth``), then DNS, TCP and one ``GET`` on the endpoint, as ``health()``
+does. ``retarget()`` sets ``endpoint`` to another origin (the WSDL is still read from where the
+configuration says) for the conformance suite.
 An unparseable 2xx answer is permanent because the call may have taken effect: an admin
 decides whether to replay.
 """
@@ -87,7 +92,7 @@ from zeep.proxy import ServiceProxy
 from zeep.wsdl.utils import etree_to_string
 from zeep.xsd.types.builtins import Base64Binary
 
-from connectors._http import (
+from connectors.http import (
     HTTP_CLIENT_PROPERTIES,
     INLINE_BODY_BYTES,
     TRANSIENT_STATUSES,
@@ -97,7 +102,8 @@ from connectors._http import (
     redact,
     transport_error,
 )
-from hub.connector import Connector, DeliveryResult, Health, OutboundMessage
+from connectors.http_check import http_checks, retarget, secret_checks
+from hub.connector import CheckResult, Connector, DeliveryResult, Health, OutboundMessage
 from hub.errors import (
     DeliveryError,
     LocalDeliveryError,
@@ -112,6 +118,8 @@ MAX_JSON_ARGUMENTS_BYTES = 16 * 1024 * 1024  # a JSON payload is parsed whole in
 BASE64_READ = 3 * 256 * 1024  # a multiple of 3: base64 of each read needs no carry
 # What XML 1.0 can carry (§2.2 Char); anything else in a string argument is refused locally.
 NOT_XML_CHAR = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+# A GET on a SOAP endpoint may well answer 500 (no envelope): only these say it is in trouble.
+GATEWAY_TROUBLE = frozenset({408, 425, 429, 502, 503, 504})
 
 
 class SoapConnector(Connector):
@@ -247,6 +255,37 @@ class SoapConnector(Connector):
         return Health(
             ok, f"operation {self.config['operation']} bound; GET {address} -> HTTP {code}"
         )
+
+    def check(self) -> list[CheckResult]:
+        try:
+            address = self._service()._binding_options["address"]
+            wsdl = CheckResult(
+                "wsdl", "ok", f"loads; operation {self.config['operation']} is bound"
+            )
+        except DeliveryError as exc:
+            down = isinstance(exc, TransientDeliveryError)
+            wsdl = CheckResult("wsdl", "warn" if down else "fail", exc.message)
+            address = self.config.get("endpoint") or self.config["wsdl"]
+            if exc.remote_status in ("401", "403", "407"):
+                refused = CheckResult(
+                    "auth", "fail", f"the WSDL download was refused: {exc.message}"
+                )
+                return [*secret_checks(self.config), wsdl, refused]
+        except Exception as exc:  # noqa: BLE001 - a check reports, it does not raise
+            return [CheckResult("wsdl", "fail", f"cannot be read: {type(exc).__name__}")]
+        if not str(address).startswith(("http://", "https://")):
+            return [*secret_checks(self.config), wsdl]
+        results = http_checks(
+            self.config, self._transport.session, address, "GET", unhealthy=GATEWAY_TROUBLE
+        )
+        at = sum(1 for r in results if r.name in ("secret", "file"))
+        return [*results[:at], wsdl, *results[at:]]
+
+    @classmethod
+    def retarget(cls, config: Mapping[str, Any], base_url: str) -> dict[str, Any]:
+        moved = retarget(config, base_url, "endpoint")
+        moved.setdefault("endpoint", base_url.rstrip("/") + "/")
+        return moved
 
     def close(self) -> None:
         with self._lock:

@@ -22,12 +22,13 @@ from hub.model import Caller
 from hub.outage import kind_of, outages
 from hub.registry import RegistryCache
 from hub.security import escape_controls, key_matches, mask_text, split_key
-from hub.store.db import utcnow
+from hub.store.db import as_utc, utcnow
 from hub.store.tables import denials
 
 __all__ = ["Denials", "authenticate", "authorise", "needs_store", "presented_key", "require_admin"]
 
 log = logging.getLogger(__name__)
+UNKNOWN_KEY = "unknown API key"
 
 
 class Denials:
@@ -149,10 +150,35 @@ def authenticate(
         raise Unauthenticated("an API key is required (Authorization: Bearer … or X-API-Key)")
     prefix = split_key(key)
     row = registry.system_by_key_prefix(prefix) if prefix else None
-    if row is None or not row["active"] or not key_matches(key, row["key_hash"]):
-        recorded.add(None, None, action, "unknown or revoked API key", remote_addr)
+    refusal = _refusal(row, prefix, key)
+    if refusal:
+        # the caller learns only that the key is not valid; the admin reads why in the denial
+        known = row is not None and refusal != UNKNOWN_KEY  # the key itself was right
+        caller = Caller(row["code"], row["agency_code"], row["role"]) if known else None
+        recorded.add(caller, None, action, refusal, remote_addr)
         raise Unauthenticated("the API key is not valid")
     return Caller(system=row["code"], agency=row["agency_code"], role=row["role"])
+
+
+def _refusal(row: Mapping[str, Any] | None, prefix: str | None, key: str) -> str | None:
+    """Why ``key`` is refused, or None: the current key, or the one before the last rotation
+    while its grace period lasts, of an active system of an enabled agency."""
+    if row is None:
+        return UNKNOWN_KEY
+    if prefix == row["key_prefix"]:
+        if not key_matches(key, row["key_hash"]):
+            return UNKNOWN_KEY
+    elif not row["previous_key_hash"] or not key_matches(key, row["previous_key_hash"]):
+        return UNKNOWN_KEY
+    elif row["key_revoked_at"] is None and as_utc(row["previous_key_until"]) <= utcnow():
+        return "API key replaced (its grace period is over)"
+    if row["key_revoked_at"] is not None:
+        return "API key revoked"
+    if not row["active"]:
+        return "system deactivated"
+    if not row["agency_enabled"]:
+        return "agency disabled"
+    return None
 
 
 def require_admin(recorded: Denials, caller: Caller, action: str, remote_addr: str | None) -> None:

@@ -13,12 +13,15 @@ from hub import attempt, routing, xmlsafe
 from hub.connector import DeliveryResult
 from hub.content import edxml_document_id, loads_json, media_family
 from hub.context import Hub
-from hub.errors import Conflict, HubError, LocalDeliveryError
+from hub.errors import Conflict, ConnectorDisabled, HubError, LocalDeliveryError
 from hub.ids import new_id
 from hub.model import Caller, Submission
-from hub.pipeline import admit, store
+from hub.pipeline import admit
+from hub.recording import store
 
 __all__ = ["Answer", "PartnerPaused", "UpstreamError", "call"]
+
+DISABLED_RETRY_AFTER_SECONDS = 60  # an admin's pause lasts longer than a circuit's probe
 
 
 class UpstreamError(HubError):
@@ -59,6 +62,15 @@ def call(hub: Hub, caller: Caller, sub: Submission) -> Answer:
             recipients=[t.recipient for t in targets],
         )
     target = targets[0]
+    try:
+        hub.connector(target.connector)  # cached; refuses a disabled instance
+    except ConnectorDisabled:
+        raise PartnerPaused(
+            f"the partner behind {sub.service!r} is disabled by an admin; calls are paused",
+            DISABLED_RETRY_AFTER_SECONDS,
+            connector=target.connector,
+            disabled=True,
+        ) from None
     gate = hub.circuits.admit(target.connector)
     if not gate.go:
         raise PartnerPaused(

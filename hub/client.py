@@ -26,6 +26,7 @@ class ClientError(Exception):
 class HubClient:
     def __init__(self, url: str, key: str | None, timeout: float = 30.0) -> None:
         self.url = url.rstrip("/")
+        self.key = key
         self.session = requests.Session()
         if key:
             self.session.headers["Authorization"] = f"Bearer {key}"

@@ -19,6 +19,12 @@ connector keeps at most a bounded prefix of whatever it is sent back.
 operation does not take — raised before anything is sent); it never lets a driver exception
 escape. The contract every connector type passes is shipped as
 ``hub.testing.ConnectorContract``.
+
+``check()`` is "test connection" for an integrator: typed results (``ok``/``warn``/``fail``) for
+each thing that must hold before deliveries can succeed — secrets resolve, the address resolves
+and answers, the credentials are accepted. The default is built on ``health()``; HTTP types use
+the toolkit's ``http_checks``. ``retarget()`` points a configuration at another address, so
+``hub.conformance`` can check the type's error classification against a stand-in partner.
 """
 
 from __future__ import annotations
@@ -30,7 +36,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from functools import lru_cache
 from importlib.metadata import entry_points
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 import jsonschema
 
@@ -40,6 +46,8 @@ from hub.schemas import field_errors
 
 __all__ = [
     "ENTRY_POINT_GROUP",
+    "CheckResult",
+    "CheckStatus",
     "Connector",
     "DeliveryResult",
     "Health",
@@ -47,6 +55,7 @@ __all__ = [
     "connector_type",
     "connector_types",
     "validate_config",
+    "worst",
 ]
 
 log = logging.getLogger(__name__)
@@ -88,6 +97,34 @@ class Health:
     detail: str = ""
 
 
+CheckStatus = Literal["ok", "warn", "fail", "skipped"]
+_SEVERITY: dict[str, int] = {"ok": 0, "skipped": 1, "warn": 2, "fail": 3}
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    """One line of "test connection" or of the conformance suite. ``fail``: deliveries cannot
+    succeed until someone fixes it; ``warn``: they may not now (the partner is down) or it
+    cannot be told; ``skipped``: not tested, ``detail`` says why. ``detail`` is one line and
+    never holds a secret."""
+
+    name: str
+    status: CheckStatus
+    detail: str = ""
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "detail", " ".join(self.detail.split())[:500])
+
+    def as_dict(self) -> dict[str, str]:
+        return {"name": self.name, "status": self.status, "detail": self.detail}
+
+
+def worst(results: Iterable[CheckResult]) -> CheckStatus | None:
+    """The most serious status among ``results`` (None when there are none)."""
+    statuses = [r.status for r in results]
+    return max(statuses, key=_SEVERITY.__getitem__) if statuses else None
+
+
 class Connector(abc.ABC):
     """Base of every connector type. Subclasses set ``type_name`` and ``config_schema``."""
 
@@ -106,6 +143,24 @@ class Connector(abc.ABC):
     @abc.abstractmethod
     def health(self) -> Health:
         """Can the partner be reached with this configuration now?"""
+
+    def check(self) -> list[CheckResult]:
+        """Test connection: what must hold before deliveries can succeed. Never raises, never
+        shows a secret, costs at most one request per result. This default knows only
+        ``health()``: a type that can say more (secrets, DNS, credentials) overrides it."""
+        try:
+            health = self.health()
+        except Exception as exc:  # noqa: BLE001 - a check reports, it does not raise
+            return [CheckResult("health", "fail", f"health() raised {type(exc).__name__}")]
+        return [CheckResult("health", "ok" if health.ok else "warn", health.detail)]
+
+    @classmethod
+    def retarget(cls, config: Mapping[str, Any], base_url: str) -> dict[str, Any] | None:
+        """``config`` with the partner's address replaced by ``base_url`` (``http://host:port``,
+        plain HTTP, no proxy), so the conformance suite can check how this type classifies a
+        timeout, a 4xx, a 5xx and a 429 against a stand-in partner. None: this type cannot be
+        pointed elsewhere, and those checks are skipped."""
+        return None
 
     def poll(self, since: datetime | None) -> Iterable[OutboundMessage]:
         """Pull-style sources: what changed since the watermark. Push-only types don't."""

@@ -6,6 +6,7 @@ explicitly (no globals), closed on shutdown. Constructing one never migrates the
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from collections.abc import Iterator
@@ -18,7 +19,7 @@ from hub.brokers.base import Broker
 from hub.circuit import Circuits
 from hub.config import Settings
 from hub.connector import Connector, connector_type
-from hub.errors import NotFound
+from hub.errors import ConnectorDisabled, NotFound
 from hub.events import PENDING, Event, Observers
 from hub.mapping import Mappings
 from hub.payload import Payload
@@ -87,8 +88,10 @@ class Hub:
                 .mappings()
                 .first()
             )
-        if row is None or not row["enabled"]:
-            raise NotFound(f"connector instance {name!r} is not registered or is disabled")
+        if row is None:
+            raise NotFound(f"connector instance {name!r} is not registered")
+        if not row["enabled"]:
+            raise ConnectorDisabled(f"connector instance {name!r} is disabled", connector=name)
         config = {"type": row["type"], **row["config"]}
         if cached and cached[1] == config:
             instance = cached[2]
@@ -99,6 +102,13 @@ class Hub:
         with self._lock:
             self._connectors[name] = (now, config, instance)
         return instance
+
+    def registry_changed(self) -> None:
+        """A registry write committed: forget the cached registry and re-read each connector
+        instance at its next use (its live client is kept if its configuration is the same)."""
+        self.registry.clear()
+        with self._lock:
+            self._connectors = {n: (-math.inf, c, i) for n, (_, c, i) in self._connectors.items()}
 
     @contextmanager
     def begin(self) -> Iterator[Connection]:

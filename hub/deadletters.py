@@ -14,7 +14,7 @@ from hub.context import Hub
 from hub.errors import Conflict, NotFound, SchemaViolation
 from hub.events import Event, record
 from hub.model import Status
-from hub.pipeline import enqueue, message_status
+from hub.recording import enqueue, message_status
 from hub.registry import audit
 from hub.store.db import utcnow
 from hub.store.tables import deliveries

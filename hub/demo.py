@@ -42,7 +42,7 @@ def seed(hub: Hub, sink_url: str, wsdl_url: str) -> str | None:
     with registry.changing(hub) as conn:
         for name, (type_name, config) in connectors.items():
             if _exists(conn, connector_instances, connector_instances.c.name, name):
-                registry.update_connector(hub, actor, name, config, conn=conn)
+                registry.update_entry(hub, actor, "connectors", name, {"config": config}, conn=conn)
             else:
                 registry.add_connector(hub, actor, name, type_name, config, conn=conn)
         if _exists(conn, agencies, agencies.c.code, PROVINCE):

@@ -32,7 +32,9 @@ from typing import Any
 __all__ = [
     "BrokerError",
     "Conflict",
+    "ConnectorDisabled",
     "DeliveryError",
+    "Disabled",
     "Forbidden",
     "HostileInput",
     "HubError",
@@ -93,6 +95,12 @@ class Unauthenticated(RequestError):
 class Forbidden(RequestError):
     code = "forbidden"
     status = 403
+
+
+class Disabled(Forbidden):
+    """Registered, but disabled by an admin (a service, an access rule)."""
+
+    code = "disabled"
 
 
 class NotFound(RequestError):
@@ -161,6 +169,13 @@ class Unavailable(HubError):
     status = 503
     retryable = True
     retry_after_seconds = 5
+
+
+class ConnectorDisabled(HubError):
+    """An admin disabled the connector instance: its queue waits, nothing is attempted."""
+
+    code = "connector_disabled"
+    status = 503
 
 
 class StoreUnavailable(Unavailable):

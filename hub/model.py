@@ -24,6 +24,7 @@ class Status(StrEnum):
     FAILED = "failed"  # a synchronous call that did not succeed
     DEAD = "dead"
     DISCARDED = "discarded"
+    UNROUTABLE = "unroutable"  # a message (never a delivery) parked until a route takes it
 
 
 TERMINAL = frozenset({Status.DELIVERED, Status.DISCARDED})
@@ -47,6 +48,7 @@ class EventKind(StrEnum):
     DISCARDED = "discarded"
     CIRCUIT_OPENED = "circuit_opened"
     CIRCUIT_CLOSED = "circuit_closed"
+    UNROUTABLE = "unroutable"
 
 
 @dataclass(frozen=True)

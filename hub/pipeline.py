@@ -12,50 +12,57 @@ Delivering (worker, one broker message per delivery)::
     delivered: ack │ transient failure within the retry budget: retrying, broker retry with
     backoff │ permanent failure, or budget spent: dead, broker dead-letter
 
-Authentication happens before (``hub.access``, from the API's edge). Every step records an
-event (``hub.events``); synchronous services share the checks and the attempt (``hub.calls``).
+Authentication happens before (``hub.access``, from the API's edge). The writes — store,
+enqueue, transition, each with its events — are ``hub.recording``'s; synchronous services
+share the checks, the attempt and the store (``hub.calls``).
 """
 
 from __future__ import annotations
 
-import functools
 import json
 import logging
 import random
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, func, insert, select, update
+from sqlalchemy import bindparam, func, insert, select
 from sqlalchemy.exc import IntegrityError
 
 from hub import attempt, routing
 from hub.access import authorise
-from hub.brokers.base import Delivery, Publication
+from hub.brokers.base import Delivery
 from hub.content import edxml_document_id, edxml_idempotency_key, parse
-from hub.context import Hub, delivery_queue
-from hub.errors import Conflict, NotFound, SchemaViolation
-from hub.events import Event, Tails, chain, record, stage
+from hub.context import Hub
+from hub.errors import (
+    Conflict,
+    ConnectorDisabled,
+    Disabled,
+    NoRoute,
+    NotFound,
+    SchemaViolation,
+)
+from hub.events import Event
 from hub.ids import new_id
 from hub.model import TERMINAL, Accepted, Caller, EventKind, Status, Submission
+from hub.recording import store, transition
 from hub.store.db import as_utc, utcnow
 from hub.store.tables import (
     connector_instances,
     deliveries,
     idempotency_keys,
-    message_events,
     messages,
-    outbox,
     services,
 )
 
-__all__ = ["admit", "enqueue", "message_status", "process", "store", "submit", "transition"]
+__all__ = ["admit", "backoff", "check_envelope", "process", "submit"]
 
 log = logging.getLogger(__name__)
 
 # Column widths of what a caller puts in the envelope (see hub.store.tables).
 ENVELOPE_LIMITS = {"idempotency_key": 200, "correlation_id": 100, "causation_id": 100}
 MAX_RECIPIENTS = 1000
+DISABLED_RECHECK_SECONDS = 30.0  # a job of a disabled connector goes back to wait this long
 
 
 # ── accepting ────────────────────────────────────────────────────────────────────────────
@@ -94,6 +101,9 @@ def admit(
     service = hub.registry.service(sub.service)
     if service is None:
         raise NotFound(f"service {sub.service!r} is not registered", service=sub.service)
+    if not service["enabled"]:
+        hub.denials.add(caller, sub.service, action, "service disabled", None)
+        raise Disabled(f"service {sub.service!r} is disabled", service=sub.service)
     if mode and service["mode"] != mode:
         raise Conflict(
             f"service {sub.service!r} is {service['mode']}, not {mode}", mode=service["mode"]
@@ -109,9 +119,14 @@ def admit(
 def submit(hub: Hub, caller: Caller, sub: Submission) -> Accepted:
     """Accept ``sub`` durably or raise a ``RequestError``; nothing is stored on refusal."""
     service, document = admit(hub, caller, sub, "submit")
-    targets = routing.resolve(
-        hub.registry.routes(), sub.service, sub.recipients, document, sub.headers
-    )
+    try:
+        targets = routing.resolve(
+            hub.registry.routes(), sub.service, sub.recipients, document, sub.headers
+        )
+    except NoRoute:
+        if service["unroutable"] != "park":
+            raise
+        targets = []  # parked: accepted and traced; ``hub.parking`` routes it once it can
     document_id = edxml_document_id(document)
     key = sub.idempotency_key or edxml_idempotency_key(document, document_id)
     message_id = new_id()
@@ -142,161 +157,6 @@ def submit(hub: Hub, caller: Caller, sub: Submission) -> Accepted:
     return Accepted(message_id, duplicate=False)
 
 
-def store(
-    hub: Hub,
-    conn: Connection,
-    caller: Caller,
-    sub: Submission,
-    message_id: str,
-    service: Mapping[str, Any],
-    targets: Sequence[routing.Target],
-    document_id: str | None,
-    key: str | None,
-    ref: str | None,
-    outcome: attempt.Outcome | None = None,
-) -> None:
-    """Insert the message, its deliveries and their first events in the caller's transaction.
-    Queued (no ``outcome``): each delivery is enqueued (``enqueue``) with a ``queued`` event.
-    A synchronous call passes the ``outcome`` of its one attempt, recorded at once."""
-    now = utcnow()
-    payload = sub.payload
-    events = [
-        Event(
-            message_id,
-            EventKind.RECEIVED,
-            size_in=payload.size,
-            at=now,
-            details={"sender": f"{caller.agency}/{caller.system}", "service": sub.service},
-        ),
-        Event(
-            message_id,
-            EventKind.VALIDATED,
-            at=now,
-            details={"schema": service["request_schema"]} if service["request_schema"] else None,
-        ),
-        Event(
-            message_id,
-            EventKind.ROUTED,
-            at=now,
-            details={
-                "targets": [
-                    {"route": t.route, "connector": t.connector, "recipient": t.recipient}
-                    for t in targets
-                ]
-            },
-        ),
-    ]
-    rows, queued = [], []
-    for target in targets:
-        row = {
-            "id": new_id(),
-            "message_id": message_id,
-            "route": target.route,
-            "connector": target.connector,
-            "mapping": target.mapping,
-            "recipient": target.recipient,
-            "status": Status.QUEUED,
-            "attempts": 0,
-            "queued_at": now,
-            "created_at": now,
-            "updated_at": now,
-        }
-        if outcome is None:
-            queued.append((row["id"], target.connector))
-            events.append(
-                Event(
-                    message_id,
-                    EventKind.QUEUED,
-                    delivery_id=row["id"],
-                    connector=target.connector,
-                    at=now,
-                )
-            )
-        else:
-            row.update(
-                id=outcome.job.delivery_id,
-                attempts=1,
-                status=Status.DELIVERED if outcome.ok else Status.FAILED,
-                remote_status=outcome.remote_status,
-                last_error=outcome.error_text,
-            )
-            events += [
-                *outcome.events,
-                outcome.event(EventKind.DELIVERED if outcome.ok else EventKind.FAILED),
-            ]
-        rows.append(row)
-    tails: Tails = {}
-    trace_rows = chain(events, tails)  # a new message: its trace starts here, nothing to read
-    status = rows[0]["status"] if outcome else Status.QUEUED
-    conn.execute(
-        _INSERT["messages"],
-        dict(
-            id=message_id,
-            correlation_id=sub.correlation_id or message_id,
-            causation_id=sub.causation_id,
-            sender_agency=caller.agency,
-            sender_system=caller.system,
-            service_code=sub.service,
-            service_version=service["version"],
-            recipients=list(sub.recipients),
-            content_type=payload.content_type,
-            payload=None if ref else payload.read(),
-            blob_ref=ref,
-            payload_sha256=payload.sha256,
-            size=payload.size,
-            headers=dict(sub.headers),
-            document_id=document_id,
-            idempotency_key=key,
-            status=status,
-            trace_seq=tails[message_id][0],
-            trace_hash=tails[message_id][1],
-            created_at=now,
-            updated_at=now,
-        ),
-    )
-    conn.execute(_INSERT["deliveries"], rows)
-    enqueue(hub, conn, message_id, queued)
-    conn.execute(_INSERT["message_events"], trace_rows)
-    stage(conn, events)
-
-
-_INSERT = {t.name: insert(t) for t in (messages, deliveries, outbox, message_events)}
-
-
-def enqueue(
-    hub: Hub, conn: Connection, message_id: str, targets: Sequence[tuple[str, str]]
-) -> None:
-    """Put deliveries ``(delivery id, connector)`` on their queues within the caller's
-    transaction: straight onto the embedded broker's queue rows, or as outbox rows the relay
-    publishes. The caller calls ``hub.enqueued()`` once it has committed."""
-    batch = [
-        Publication(
-            delivery_queue(connector),
-            json.dumps({"message_id": message_id, "delivery_id": delivery_id}).encode(),
-            {"message-id": message_id},
-        )
-        for delivery_id, connector in targets
-    ]
-    if batch and not hub.broker.publish_in(conn, batch):
-        now = utcnow()
-        conn.execute(
-            _INSERT["outbox"],
-            [
-                {
-                    "delivery_id": delivery_id,
-                    "queue": p.queue,
-                    "body": p.body,
-                    "headers": dict(p.headers),
-                    "created_at": now,
-                }
-                for (delivery_id, _), p in zip(targets, batch, strict=True)
-            ],
-        )
-
-
-# ── delivering ───────────────────────────────────────────────────────────────────────────
-
-
 def backoff(hub: Hub, attempt_no: int) -> float:
     """Exponential backoff with equal jitter: half fixed, half random, capped."""
     cap = min(
@@ -304,74 +164,6 @@ def backoff(hub: Hub, attempt_no: int) -> float:
         hub.settings.retry_base_seconds * 2 ** min(attempt_no - 1, 30),
     )
     return cap / 2 + random.uniform(0, cap / 2)
-
-
-def message_status(conn: Connection, message_id: str, event: str) -> str:
-    """A message's status sums up its deliveries (read after the caller updated one)."""
-    states = {
-        r[0]
-        for r in conn.execute(
-            select(deliveries.c.status).where(deliveries.c.message_id == message_id)
-        )
-    }
-    return summarise(states, event)
-
-
-def summarise(states: set[str], event: str) -> str:
-    """Delivered once every delivery is, dead if any is, else the latest step."""
-    if states <= TERMINAL:
-        return Status.DELIVERED if states == {Status.DELIVERED} else Status.DISCARDED
-    return Status.DEAD if Status.DEAD in states else event
-
-
-def transition(
-    hub: Hub,
-    delivery_id: str,
-    message_id: str,
-    status: str,
-    events: Sequence[Event],
-    *,
-    alone: bool = False,
-    settle: tuple[Delivery, Callable[[Connection | None], None]] | None = None,
-    **values: Any,
-) -> None:
-    """Move one delivery to ``status`` and append ``events``, in one transaction. Locks the
-    delivery row, then the message row (``record``): the order every writer uses. ``alone``:
-    the message has no other delivery, so its status needs no look at siblings. ``settle``:
-    the broker message and how to settle it — in this same transaction when the broker keeps
-    its queues in the store, else right after the commit."""
-    delivery, action = settle if settle else (None, None)
-    in_store = delivery is not None and delivery.in_store
-    with hub.begin() as conn:
-        conn.execute(
-            _delivery_update(tuple(sorted(values))),
-            {
-                "delivery_id": delivery_id,
-                "v_status": status,
-                "v_updated_at": utcnow(),
-                **{f"v_{k}": v for k, v in values.items()},
-            },
-        )
-        summary = summarise({status}, status) if alone else message_status(conn, message_id, status)
-        record(conn, events, {message_id: summary})
-        if in_store:
-            action(conn)
-    if action is not None and not in_store:
-        action(None)
-
-
-@functools.cache
-def _delivery_update(columns: tuple[str, ...]):
-    """UPDATE of one delivery's status and ``columns``, built once per set of columns."""
-    return (
-        update(deliveries)
-        .where(deliveries.c.id == bindparam("delivery_id"))
-        .values(
-            status=bindparam("v_status"),
-            updated_at=bindparam("v_updated_at"),
-            **{c: bindparam(f"v_{c}") for c in columns},
-        )
-    )
 
 
 siblings = deliveries.alias("siblings")
@@ -392,6 +184,7 @@ _LOAD = (
         messages.c.headers,
         services.c.retry_budget_seconds.label("service_budget"),
         connector_instances.c.retry_budget_seconds.label("connector_budget"),
+        connector_instances.c.enabled.label("connector_enabled"),
         select(func.count())
         .select_from(siblings)
         .where(siblings.c.message_id == deliveries.c.message_id)
@@ -422,6 +215,9 @@ def process(hub: Hub, delivery: Delivery) -> None:
     if row["status"] in (*TERMINAL, Status.DEAD):
         delivery.ack()
         return
+    if row["connector_enabled"] is False:  # the worker pauses this queue within a second
+        delivery.retry(DISABLED_RECHECK_SECONDS)
+        return
     gate = hub.circuits.admit(row["connector"])
     if not gate.go:
         delivery.retry(gate.wait_seconds)
@@ -440,7 +236,11 @@ def process(hub: Hub, delivery: Delivery) -> None:
         mapping=row["mapping"],
         attempt=row["attempts"] + 1,
     )
-    outcome = attempt.run(hub, job)
+    try:
+        outcome = attempt.run(hub, job)
+    except ConnectorDisabled:  # disabled since the row was read: no attempt spent
+        delivery.retry(DISABLED_RECHECK_SECONDS)
+        return
     alone = row["fanout"] == 1
     if outcome.ok:
         events = [*outcome.events, outcome.event(EventKind.DELIVERED)]

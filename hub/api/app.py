@@ -16,7 +16,15 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from hub import __version__
 from hub.api import docs, edge
-from hub.api.routes import audit, deadletters, health, messages, registry, services
+from hub.api.routes import (
+    audit,
+    connector_checks,
+    deadletters,
+    health,
+    messages,
+    registry,
+    services,
+)
 from hub.context import Hub
 from hub.errors import HubError, Unavailable
 from hub.outage import as_unavailable, kind_of, outages
@@ -35,7 +43,7 @@ def create_app(hub: Hub) -> FastAPI:
         redoc_url=None,
     )  # docs.install: served without a CDN
     app.state.hub = hub
-    for module in (health, messages, services, deadletters, registry, audit):
+    for module in (health, messages, services, deadletters, registry, connector_checks, audit):
         app.include_router(module.router)
     docs.install(app)
 

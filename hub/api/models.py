@@ -15,6 +15,7 @@ from fastapi.security import APIKeyHeader, HTTPBearer
 from pydantic import BaseModel, Field, ValidationError
 
 from hub.api.deps import AdminDep, HubDep
+from hub.content import loads_yaml
 from hub.errors import PayloadTooLarge
 
 __all__ = [
@@ -33,6 +34,7 @@ __all__ = [
     "TraceEvent",
     "errors",
     "json_body",
+    "yaml_body",
     "request_body",
 ]
 
@@ -118,6 +120,16 @@ def json_body(model: type[M]) -> Any:
             ) from None
 
     return Annotated[model, Depends(parse)]
+
+
+def yaml_body(limit: int) -> Any:
+    """``Annotated[Any, …]``: a YAML (or JSON: JSON is YAML) body of at most ``limit`` bytes,
+    read strictly (``hub.content.loads_yaml``) only after the admin check."""
+
+    async def parse(request: Request, _admin: AdminDep) -> Any:
+        return loads_yaml(await _read(request, limit))
+
+    return Annotated[Any, Depends(parse)]
 
 
 async def _read(request: Request, limit: int) -> bytes:

@@ -10,7 +10,15 @@ One module per group of commands; each registers itself on ``app`` (``hub.cli.co
 
 from __future__ import annotations
 
-from hub.cli import connectors, deadletters, logs, messages, processes  # noqa: F401  (they register)
+from hub.cli import (  # noqa: F401  (they register)
+    connectors,
+    deadletters,
+    logs,
+    messages,
+    processes,
+    registry,
+    registry_file,
+)
 from hub.cli.common import app
 
 __all__ = ["app"]

@@ -14,9 +14,9 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, or_, select
 
-from hub.store.tables import access_rules, routes, services, systems
+from hub.store.tables import access_rules, agencies, routes, services, systems
 
 __all__ = ["RegistryCache"]
 
@@ -55,9 +55,15 @@ class RegistryCache:
             return conn.execute(query).mappings().first()
 
     def system_by_key_prefix(self, prefix: str) -> Mapping[str, Any] | None:
+        """The system whose current key, or whose key before the last rotation, has
+        ``prefix``; with ``agency_enabled``."""
         return self._get(
             ("system", prefix),
-            lambda: self._one(select(systems).where(systems.c.key_prefix == prefix)),
+            lambda: self._one(
+                select(systems, agencies.c.enabled.label("agency_enabled"))
+                .join(agencies, agencies.c.code == systems.c.agency_code)
+                .where(or_(systems.c.key_prefix == prefix, systems.c.previous_key_prefix == prefix))
+            ),
         )
 
     def service(self, code: str) -> Mapping[str, Any] | None:
@@ -71,7 +77,9 @@ class RegistryCache:
                 ("allowed", system, service),
                 lambda: self._one(
                     select(access_rules.c.id).where(
-                        access_rules.c.system_code == system, access_rules.c.service_code == service
+                        access_rules.c.system_code == system,
+                        access_rules.c.service_code == service,
+                        access_rules.c.enabled.is_(True),
                     )
                 ),
             )

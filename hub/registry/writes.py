@@ -16,22 +16,20 @@ from typing import TYPE_CHECKING, Any
 
 import jsonschema
 from lxml import etree
-from sqlalchemy import Connection, Table, delete, insert, select, update
+from sqlalchemy import Connection, insert, select
 from sqlalchemy.exc import IntegrityError
 
 from hub.connector import connector_type, validate_config
 from hub.content import media_family
 from hub.errors import Conflict, NotFound, SchemaViolation, UnknownReference
-from hub.registry.reads import get
+from hub.registry.reads import KINDS, public_system
 from hub.routing import check_conditions
 from hub.security import new_api_key
 from hub.store.db import utcnow
 from hub.store.tables import (
-    access_rules,
     agencies,
     audit_log,
     connector_instances,
-    routes,
     services,
     systems,
 )
@@ -40,6 +38,7 @@ if TYPE_CHECKING:
     from hub.context import Hub
 
 __all__ = [
+    "CHECKS",
     "add_agency",
     "add_connector",
     "add_route",
@@ -48,12 +47,14 @@ __all__ = [
     "allow",
     "audit",
     "changing",
-    "revoke",
-    "update_connector",
+    "register",
+    "writing",
 ]
 
 CODE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,99}$")
 MODES = ("async", "sync")
+ROLES = ("system", "admin")
+UNROUTABLE = ("refuse", "park")
 CHANGING = "lgsp_registry_changing"  # Connection.info mark: opened by ``changing``
 
 
@@ -66,11 +67,12 @@ def changing(hub: Hub) -> Iterator[Connection]:
             yield conn
         finally:
             conn.info.pop(CHANGING, None)  # info outlives the transaction (pooled connection)
-    hub.registry.clear()
+    hub.registry_changed()
 
 
 @contextmanager
-def _writing(hub: Hub, conn: Connection | None) -> Iterator[Connection]:
+def writing(hub: Hub, conn: Connection | None) -> Iterator[Connection]:
+    """``conn`` if a ``changing`` transaction is under way, else one of the write's own."""
     if conn is None:
         with changing(hub) as own:
             yield own
@@ -124,19 +126,124 @@ def _require(conn: Connection, what: str, column, value: str | None, field: str)
         )
 
 
-def _insert(
-    conn: Connection, table: Table, row: dict[str, Any], actor: str, what: str, key: str
+# --- checks: one per kind, on the whole row, shared by registering and updating -------------
+
+
+def check_agency(hub: Hub, conn: Connection, row: dict[str, Any]) -> None:
+    _code("code", row["code"])
+    _require(conn, "agency", agencies.c.code, row.get("parent_code"), "parent_code")
+    if row.get("parent_code") == row["code"]:
+        raise SchemaViolation(
+            "an agency cannot be its own parent",
+            errors=[{"path": "/parent_code", "message": "names the agency itself"}],
+        )
+
+
+def check_system(hub: Hub, conn: Connection, row: dict[str, Any]) -> None:
+    _code("code", row["code"])
+    if row["role"] not in ROLES:
+        raise SchemaViolation(
+            "role must be 'system' or 'admin'",
+            errors=[{"path": "/role", "message": "invalid role"}],
+        )
+    _require(conn, "agency", agencies.c.code, row["agency_code"], "agency_code")
+
+
+def check_service(hub: Hub, conn: Connection, row: dict[str, Any]) -> None:
+    _code("code", row["code"])
+    if row["mode"] not in MODES:
+        raise SchemaViolation(
+            "mode must be 'async' or 'sync'", errors=[{"path": "/mode", "message": "invalid mode"}]
+        )
+    for field in ("request_schema", "response_schema"):
+        schema = row.get(field)
+        if schema and schema not in hub.schemas.names():
+            raise UnknownReference(
+                f"schema {schema!r} is not in the registry",
+                errors=[{"path": f"/{field}", "message": "unknown schema"}],
+            )
+    if media_family(row["content_type"]) is None:
+        raise SchemaViolation(
+            "content_type must be a JSON or XML media type",
+            errors=[{"path": "/content_type", "message": "not JSON or XML"}],
+        )
+    _budget(row.get("retry_budget_seconds"))
+    if row.get("unroutable", "refuse") not in UNROUTABLE:
+        raise SchemaViolation(
+            "unroutable must be 'refuse' or 'park'",
+            errors=[{"path": "/unroutable", "message": "invalid choice"}],
+        )
+
+
+def check_access_rule(hub: Hub, conn: Connection, row: dict[str, Any]) -> None:
+    _require(conn, "system", systems.c.code, row["system_code"], "system_code")
+    _require(conn, "service", services.c.code, row["service_code"], "service_code")
+
+
+def check_connector(hub: Hub, conn: Connection, row: dict[str, Any]) -> None:
+    _code("name", row["name"])
+    validate_config(connector_type(row["type"]), row["config"])
+    _budget(row.get("retry_budget_seconds"))
+
+
+def check_route(hub: Hub, conn: Connection, row: dict[str, Any]) -> None:
+    _code("name", row["name"])
+    _require(conn, "connector", connector_instances.c.name, row["connector"], "connector")
+    _require(conn, "service", services.c.code, row.get("service_code"), "service_code")
+    if row.get("mapping") is not None:
+        try:
+            hub.mappings.load(row["mapping"])
+        except NotFound:
+            raise UnknownReference(
+                f"mapping {row['mapping']!r} does not exist",
+                errors=[{"path": "/mapping", "message": "unknown mapping"}],
+            ) from None
+    if row.get("condition"):
+        try:
+            check_conditions(row["condition"])
+        except (jsonschema.ValidationError, re.error, etree.XPathError, ValueError) as exc:
+            raise SchemaViolation(
+                "invalid route condition",
+                errors=[{"path": "/condition", "message": getattr(exc, "message", str(exc))}],
+            ) from None
+
+
+CHECKS = {
+    "agencies": check_agency,
+    "systems": check_system,
+    "services": check_service,
+    "access_rules": check_access_rule,
+    "connectors": check_connector,
+    "routes": check_route,
+}
+
+
+def _add(
+    hub: Hub,
+    conn: Connection | None,
+    kind: str,
+    row: dict[str, Any],
+    actor: str,
+    reason: str | None,
 ) -> dict[str, Any]:
-    row["created_at"] = utcnow()
-    try:
-        with conn.begin_nested():
-            conn.execute(insert(table).values(**row))
-    except IntegrityError:
-        raise Conflict(
-            f"{what} {key!r} already exists or refers to something unknown", key=key
-        ) from None
-    audit(conn, actor, f"register_{what}", key)
+    """Check ``row`` and insert it as a new entry of ``kind``, audited."""
+    table, key = KINDS[kind].table, KINDS[kind].key_of(row)
+    with writing(hub, conn) as conn:
+        CHECKS[kind](hub, conn, row)
+        row["created_at"] = utcnow()
+        try:
+            with conn.begin_nested():
+                conn.execute(insert(table).values(**row))
+        except IntegrityError:
+            raise Conflict(
+                f"{KINDS[kind].label} {key!r} already exists or refers to something unknown",
+                key=key,
+            ) from None
+        audit(conn, actor, f"register_{KINDS[kind].label.replace(' ', '_')}", key, reason)
     return row
+
+
+# --- registering ----------------------------------------------------------------------------
 
 
 def add_agency(
@@ -147,18 +254,11 @@ def add_agency(
     parent_code: str | None = None,
     level: int | None = None,
     *,
+    reason: str | None = None,
     conn: Connection | None = None,
 ) -> dict[str, Any]:
-    with _writing(hub, conn) as conn:
-        _require(conn, "agency", agencies.c.code, parent_code, "parent_code")
-        return _insert(
-            conn,
-            agencies,
-            {"code": _code("code", code), "name": name, "parent_code": parent_code, "level": level},
-            actor,
-            "agency",
-            code,
-        )
+    row = {"code": code, "name": name, "parent_code": parent_code, "level": level}
+    return _add(hub, conn, "agencies", {**row, "enabled": True}, actor, reason)
 
 
 def add_system(
@@ -169,36 +269,23 @@ def add_system(
     name: str,
     role: str = "system",
     *,
+    reason: str | None = None,
     conn: Connection | None = None,
 ) -> dict[str, Any]:
     """Registers a client system and returns its API key, which is not stored and not shown
     again."""
-    if role not in ("system", "admin"):
-        raise SchemaViolation(
-            "role must be 'system' or 'admin'",
-            errors=[{"path": "/role", "message": "invalid role"}],
-        )
-    with _writing(hub, conn) as conn:
-        _require(conn, "agency", agencies.c.code, agency_code, "agency_code")
-        key, prefix, digest = new_api_key()
-        row = _insert(
-            conn,
-            systems,
-            {
-                "code": _code("code", code),
-                "agency_code": agency_code,
-                "name": name,
-                "role": role,
-                "key_prefix": prefix,
-                "key_hash": digest,
-                "active": True,
-            },
-            actor,
-            "system",
-            code,
-        )
-    public = {k: v for k, v in row.items() if k != "key_hash"}
-    return {**public, "api_key": key}
+    key, prefix, digest = new_api_key()
+    row = {
+        "code": code,
+        "agency_code": agency_code,
+        "name": name,
+        "role": role,
+        "key_prefix": prefix,
+        "key_hash": digest,
+        "active": True,
+    }
+    row = _add(hub, conn, "systems", row, actor, reason)
+    return {**public_system(row), "api_key": key}
 
 
 def add_service(
@@ -212,67 +299,37 @@ def add_service(
     request_schema: str | None = None,
     response_schema: str | None = None,
     retry_budget_seconds: float | None = None,
+    unroutable: str = "refuse",
     *,
+    reason: str | None = None,
     conn: Connection | None = None,
 ) -> dict[str, Any]:
-    if mode not in MODES:
-        raise SchemaViolation(
-            "mode must be 'async' or 'sync'", errors=[{"path": "/mode", "message": "invalid mode"}]
-        )
-    for field, schema in (("request_schema", request_schema), ("response_schema", response_schema)):
-        if schema and schema not in hub.schemas.names():
-            raise UnknownReference(
-                f"schema {schema!r} is not in the registry",
-                errors=[{"path": f"/{field}", "message": "unknown schema"}],
-            )
-    if media_family(content_type) is None:
-        raise SchemaViolation(
-            "content_type must be a JSON or XML media type",
-            errors=[{"path": "/content_type", "message": "not JSON or XML"}],
-        )
     row = {
-        "code": _code("code", code),
+        "code": code,
         "name": name,
         "mode": mode,
         "content_type": content_type,
         "version": version,
         "request_schema": request_schema,
         "response_schema": response_schema,
-        "retry_budget_seconds": _budget(retry_budget_seconds),
+        "retry_budget_seconds": retry_budget_seconds,
+        "unroutable": unroutable,
+        "enabled": True,
     }
-    with _writing(hub, conn) as conn:
-        return _insert(conn, services, row, actor, "service", code)
+    return _add(hub, conn, "services", row, actor, reason)
 
 
 def allow(
-    hub: Hub, actor: str, system_code: str, service_code: str, *, conn: Connection | None = None
+    hub: Hub,
+    actor: str,
+    system_code: str,
+    service_code: str,
+    *,
+    reason: str | None = None,
+    conn: Connection | None = None,
 ) -> dict[str, Any]:
-    with _writing(hub, conn) as conn:
-        _require(conn, "system", systems.c.code, system_code, "system_code")
-        _require(conn, "service", services.c.code, service_code, "service_code")
-        return _insert(
-            conn,
-            access_rules,
-            {"system_code": system_code, "service_code": service_code},
-            actor,
-            "access_rule",
-            f"{system_code}->{service_code}",
-        )
-
-
-def revoke(
-    hub: Hub, actor: str, system_code: str, service_code: str, *, conn: Connection | None = None
-) -> None:
-    with _writing(hub, conn) as conn:
-        result = conn.execute(
-            delete(access_rules).where(
-                access_rules.c.system_code == system_code,
-                access_rules.c.service_code == service_code,
-            )
-        )
-        if result.rowcount == 0:
-            raise NotFound(f"no access rule {system_code}->{service_code}")
-        audit(conn, actor, "revoke_access_rule", f"{system_code}->{service_code}")
+    row = {"system_code": system_code, "service_code": service_code, "enabled": True}
+    return _add(hub, conn, "access_rules", row, actor, reason)
 
 
 def add_connector(
@@ -283,39 +340,17 @@ def add_connector(
     config: Mapping[str, Any],
     retry_budget_seconds: float | None = None,
     *,
+    reason: str | None = None,
     conn: Connection | None = None,
 ) -> dict[str, Any]:
-    validate_config(connector_type(type_name), config)
     row = {
-        "name": _code("name", name),
+        "name": name,
         "type": type_name,
         "config": dict(config),
         "enabled": True,
-        "retry_budget_seconds": _budget(retry_budget_seconds),
+        "retry_budget_seconds": retry_budget_seconds,
     }
-    with _writing(hub, conn) as conn:
-        return _insert(conn, connector_instances, row, actor, "connector", name)
-
-
-def update_connector(
-    hub: Hub,
-    actor: str,
-    name: str,
-    config: Mapping[str, Any],
-    retry_budget_seconds: float | None = None,
-    *,
-    conn: Connection | None = None,
-) -> dict[str, Any]:
-    """Replaces the instance's configuration and retry budget (None: the hub's default)."""
-    values = {"config": dict(config), "retry_budget_seconds": _budget(retry_budget_seconds)}
-    with _writing(hub, conn) as conn:
-        row = get(conn, "connectors", name)
-        validate_config(connector_type(row["type"]), config)
-        conn.execute(
-            update(connector_instances).where(connector_instances.c.name == name).values(**values)
-        )
-        audit(conn, actor, "update_connector", name)
-    return {**row, **values}
+    return _add(hub, conn, "connectors", row, actor, reason)
 
 
 def add_route(
@@ -329,41 +364,42 @@ def add_route(
     mapping: str | None = None,
     priority: int = 100,
     *,
+    reason: str | None = None,
     conn: Connection | None = None,
 ) -> dict[str, Any]:
-    with _writing(hub, conn) as conn:
-        _require(conn, "connector", connector_instances.c.name, connector, "connector")
-        _require(conn, "service", services.c.code, service_code, "service_code")
-        if mapping is not None:
-            try:
-                hub.mappings.load(mapping)
-            except NotFound:
-                raise UnknownReference(
-                    f"mapping {mapping!r} does not exist",
-                    errors=[{"path": "/mapping", "message": "unknown mapping"}],
-                ) from None
-        if condition:
-            try:
-                check_conditions(condition)
-            except (jsonschema.ValidationError, re.error, etree.XPathError, ValueError) as exc:
-                raise SchemaViolation(
-                    "invalid route condition",
-                    errors=[{"path": "/condition", "message": getattr(exc, "message", str(exc))}],
-                ) from None
-        return _insert(
-            conn,
-            routes,
-            {
-                "name": _code("name", name),
-                "connector": connector,
-                "service_code": service_code,
-                "recipient": recipient,
-                "condition": condition,
-                "mapping": mapping,
-                "priority": priority,
-                "enabled": True,
-            },
-            actor,
-            "route",
-            name,
-        )
+    row = {
+        "name": name,
+        "connector": connector,
+        "service_code": service_code,
+        "recipient": recipient,
+        "condition": condition,
+        "mapping": mapping,
+        "priority": priority,
+        "enabled": True,
+    }
+    return _add(hub, conn, "routes", row, actor, reason)
+
+
+def register(
+    hub: Hub,
+    actor: str,
+    kind: str,
+    values: Mapping[str, Any],
+    *,
+    reason: str | None = None,
+    conn: Connection | None = None,
+) -> dict[str, Any]:
+    """Register an entry of ``kind`` from its fields as ``hub.registry.models`` names them
+    (a connector's ``type`` included); a system's result carries its new ``api_key``."""
+    values = dict(values)
+    if kind == "connectors":
+        values["type_name"] = values.pop("type")
+    adders = {
+        "agencies": add_agency,
+        "systems": add_system,
+        "services": add_service,
+        "access_rules": allow,
+        "connectors": add_connector,
+        "routes": add_route,
+    }
+    return adders[kind](hub, actor, **values, reason=reason, conn=conn)

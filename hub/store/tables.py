@@ -68,6 +68,7 @@ agencies = Table(
     Column("name", String(300), nullable=False),
     Column("parent_code", String(64), ForeignKey("agencies.code"), nullable=True),
     Column("level", Integer, nullable=True, comment="1 central … 4 commune"),
+    Column("enabled", Boolean, nullable=False, default=True),
     Column("created_at", Ts, nullable=False),
 )
 
@@ -81,7 +82,12 @@ systems = Table(
     Column("key_prefix", String(16), nullable=False, unique=True, comment="public key id"),
     Column("key_hash", String(128), nullable=False, comment="scrypt hash of the API key"),
     Column("active", Boolean, nullable=False, default=True),
+    Column("previous_key_prefix", String(16), nullable=True, comment="before the last rotation"),
+    Column("previous_key_hash", String(128), nullable=True),
+    Column("previous_key_until", Ts, nullable=True, comment="the old key is refused after this"),
+    Column("key_revoked_at", Ts, nullable=True, comment="set: no key of this system is accepted"),
     Column("created_at", Ts, nullable=False),
+    Index("ix_systems_previous_key_prefix", "previous_key_prefix"),
 )
 
 services = Table(
@@ -95,6 +101,8 @@ services = Table(
     Column("request_schema", String(200), nullable=True, comment="file name under schemas/"),
     Column("response_schema", String(200), nullable=True),
     Column("retry_budget_seconds", Float, nullable=True, comment="null = the default"),
+    Column("unroutable", String(8), nullable=False, default="refuse", comment="or 'park'"),
+    Column("enabled", Boolean, nullable=False, default=True),
     Column("created_at", Ts, nullable=False),
 )
 
@@ -104,6 +112,7 @@ access_rules = Table(
     Column("id", AutoId, primary_key=True, autoincrement=True),
     Column("system_code", String(64), ForeignKey("systems.code"), nullable=False),
     Column("service_code", String(100), ForeignKey("services.code"), nullable=False),
+    Column("enabled", Boolean, nullable=False, default=True),
     Column("created_at", Ts, nullable=False),
     UniqueConstraint("system_code", "service_code", name="uq_access_rules_system_service"),
 )

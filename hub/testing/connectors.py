@@ -8,6 +8,11 @@ fixtures:
 * ``connector`` — an instance pointed at ``partner`` with a short timeout,
 * ``outbound`` — an ``OutboundMessage`` the partner accepts, its payload in memory.
 
+The suite also runs the type's ``check()`` (typed results, no failure against the partner,
+warnings and no exception when it is down, no secret in any detail) and the conformance suite
+of :mod:`hub.conformance` (a round trip, and how a 4xx, a 5xx, a 429 and a timeout are
+classed, against a stand-in partner the type's ``retarget()`` points at).
+
 A third-party connector package gets the same acceptance suite with::
 
     from hub.testing import ConnectorContract
@@ -20,12 +25,22 @@ Shipped in the package (pytest is a test extra): hub code never imports ``hub.te
 
 from __future__ import annotations
 
+import os
+from collections.abc import Iterator, Mapping
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from hub.connector import Connector, DeliveryResult, connector_types, validate_config
+from hub import conformance
+from hub.connector import (
+    CheckResult,
+    Connector,
+    DeliveryResult,
+    connector_types,
+    validate_config,
+)
 from hub.errors import DeliveryError, SchemaViolation, TransientDeliveryError
 from hub.payload import Payload
 
@@ -89,3 +104,44 @@ class ConnectorContract:
         partner.set_faults(outage=True)
         with pytest.raises(DeliveryError):
             connector.deliver(outbound)
+
+    def test_check_passes_against_the_partner(self, connector, partner) -> None:
+        results = connector.check()
+        assert results and all(isinstance(r, CheckResult) for r in results)
+        assert all(r.status in ("ok", "warn", "skipped") for r in results), results
+        _assert_no_secret(connector.config, results)
+
+    def test_check_warns_and_does_not_raise_when_the_partner_is_down(
+        self, connector, partner
+    ) -> None:
+        partner.stop()
+        results = connector.check()
+        assert any(r.status == "warn" for r in results), results
+        assert all(r.status != "fail" for r in results), results
+        _assert_no_secret(connector.config, results)
+        partner.start()
+
+    def test_conformance_suite_passes(self, connector, outbound, partner) -> None:
+        example = conformance.Example(outbound.payload.read(), outbound.content_type)
+        report = conformance.run(type(connector), connector.name, connector.config, example)
+        assert report.ok, [r for r in (*report.checks, *report.conformance) if r.status == "fail"]
+        assert {r.name: r.status for r in report.conformance}["round trip"] == "ok"
+        _assert_no_secret(connector.config, [*report.checks, *report.conformance])
+
+
+def _assert_no_secret(config: Mapping[str, Any], results: list[CheckResult]) -> None:
+    text = "\n".join(r.detail for r in results)
+    for secret in _secrets(config):
+        assert secret not in text, "a check result shows a secret"
+
+
+def _secrets(config: Mapping[str, Any]) -> Iterator[str]:
+    """The values the configuration's ``*_env``/``*_file`` references resolve to."""
+    for key, value in config.items():
+        if isinstance(value, Mapping):
+            yield from _secrets(value)
+        elif isinstance(value, str) and key.endswith("_env") and os.environ.get(value, "").strip():
+            yield os.environ[value].strip()
+        elif isinstance(value, str) and key.endswith("_file") and os.path.isfile(value):
+            if found := Path(value).read_text(encoding="utf-8", errors="replace").strip():
+                yield found

@@ -468,7 +468,7 @@ def test_revoked_access_rule_refuses_the_next_submission_and_is_audited(running,
     assert again.value.status == 404
     with running.hub.reader.connect() as conn:
         actions = conn.execute(select(audit_log.c.action)).scalars().all()
-    assert "revoke_access_rule" in actions
+    assert "delete_access_rule" in actions
 
 
 def denial_rows(running: RunningHub) -> list[dict[str, Any]]:

@@ -7,10 +7,18 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from hub.api.routes.registry import access_rules, agencies, connectors, routes, services, systems
+from hub.api.routes.registry import (
+    access_rules,
+    agencies,
+    connectors,
+    file,
+    routes,
+    services,
+    systems,
+)
 
 __all__ = ["router"]
 
 router = APIRouter()
-for _module in (agencies, systems, services, access_rules, connectors, routes):
+for _module in (agencies, systems, services, access_rules, connectors, routes, file):
     router.include_router(_module.router)

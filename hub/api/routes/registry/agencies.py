@@ -5,23 +5,23 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel
 
 from hub import registry
 from hub.api.deps import AdminDep, HubDep
 from hub.api.models import ADMIN_ERRORS, json_body, request_body
-from hub.api.routes.registry._common import REGISTER_ERRORS, listed, registry_router
+from hub.api.routes.registry._common import (
+    REGISTER_ERRORS,
+    ReasonQuery,
+    lifecycle_routes,
+    listed,
+    registry_router,
+)
+from hub.registry.models import AgencyIn, AgencyPatch
 
-__all__ = ["Agency", "AgencyIn", "router"]
+__all__ = ["Agency", "AgencyIn", "AgencyPatch", "router"]
 
 router = registry_router()
-
-
-class AgencyIn(BaseModel):
-    code: str = Field(max_length=64, description="e.g. 000.00.00.H49")
-    name: str = Field(min_length=1, max_length=300)
-    parent_code: str | None = None
-    level: int | None = Field(None, ge=1, le=4, description="1 central … 4 commune")
 
 
 class Agency(BaseModel):
@@ -29,6 +29,7 @@ class Agency(BaseModel):
     name: str
     parent_code: str | None
     level: int | None
+    enabled: bool
     created_at: datetime
 
 
@@ -43,10 +44,15 @@ AgencyBody = json_body(AgencyIn)
     openapi_extra=request_body(AgencyIn),
     summary="Register an agency",
 )
-def add_agency(body: AgencyBody, hub: HubDep, admin: AdminDep) -> dict[str, Any]:
-    return registry.add_agency(hub, admin.system, **body.model_dump())
+def add_agency(
+    body: AgencyBody, hub: HubDep, admin: AdminDep, reason: ReasonQuery = None
+) -> dict[str, Any]:
+    return registry.add_agency(hub, admin.system, **body.model_dump(), reason=reason)
 
 
 @router.get("/agencies", response_model=list[Agency], responses=ADMIN_ERRORS)
 def list_agencies(hub: HubDep, admin: AdminDep) -> list[dict[str, Any]]:
     return listed(hub, "agencies")
+
+
+lifecycle_routes(router, "agencies", "/agencies/{code}", Agency, AgencyPatch)

@@ -11,27 +11,28 @@ from pydantic import BaseModel, Field
 from hub import registry
 from hub.api.deps import AdminDep, HubDep
 from hub.api.models import ADMIN_ERRORS, errors, json_body, request_body
-from hub.api.routes.registry._common import REGISTER_ERRORS, listed, registry_router
+from hub.api.routes.registry._common import (
+    REGISTER_ERRORS,
+    ReasonQuery,
+    lifecycle_routes,
+    listed,
+    registry_router,
+)
 from hub.connector import connector_types
+from hub.context import Hub
+from hub.registry.models import ConnectorIn, ConnectorPatch, ConnectorUpdate
 
-__all__ = ["Circuit", "Connector", "ConnectorIn", "ConnectorType", "ConnectorUpdate", "router"]
+__all__ = [
+    "Circuit",
+    "Connector",
+    "ConnectorIn",
+    "ConnectorPatch",
+    "ConnectorType",
+    "ConnectorUpdate",
+    "router",
+]
 
 router = registry_router()
-
-
-class ConnectorUpdate(BaseModel):
-    config: dict[str, Any] = Field(description="Valid for the type's `config_schema`")
-    retry_budget_seconds: float | None = Field(
-        None,
-        gt=0,
-        allow_inf_nan=False,
-        description="Keep retrying a delivery this long; null = the hub default",
-    )
-
-
-class ConnectorIn(ConnectorUpdate):
-    name: str = Field(max_length=100)
-    type: str
 
 
 class Circuit(BaseModel):
@@ -80,9 +81,20 @@ ConnectorUpdateBody = json_body(ConnectorUpdate)
     openapi_extra=request_body(ConnectorIn),
     summary="Register a connector instance",
 )
-def add_connector(body: ConnectorBody, hub: HubDep, admin: AdminDep) -> dict[str, Any]:
-    return registry.add_connector(
-        hub, admin.system, body.name, body.type, body.config, body.retry_budget_seconds
+def add_connector(
+    body: ConnectorBody, hub: HubDep, admin: AdminDep, reason: ReasonQuery = None
+) -> dict[str, Any]:
+    return with_circuit(
+        hub,
+        registry.add_connector(
+            hub,
+            admin.system,
+            body.name,
+            body.type,
+            body.config,
+            body.retry_budget_seconds,
+            reason=reason,
+        ),
     )
 
 
@@ -104,20 +116,24 @@ def add_connector(body: ConnectorBody, hub: HubDep, admin: AdminDep) -> dict[str
     summary="Replace a connector instance's configuration and retry budget",
 )
 def update_connector(
-    name: str, body: ConnectorUpdateBody, hub: HubDep, admin: AdminDep
+    name: str, body: ConnectorUpdateBody, hub: HubDep, admin: AdminDep, reason: ReasonQuery = None
 ) -> dict[str, Any]:
-    return registry.update_connector(
-        hub, admin.system, name, body.config, body.retry_budget_seconds
-    )
+    registry.update_entry(hub, admin.system, "connectors", name, body.model_dump(), reason=reason)
+    with hub.reader.connect() as conn:
+        return with_circuit(hub, registry.get(conn, "connectors", name))
+
+
+def with_circuit(
+    hub: Hub, row: dict[str, Any], circuits: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    circuits = hub.circuits.all(fresh=True) if circuits is None else circuits
+    return {**row, "circuit": circuits.get(row["name"]) or {"state": "closed", "failures": 0}}
 
 
 @router.get("/connectors", response_model=list[Connector], responses=ADMIN_ERRORS)
 def list_connectors(hub: HubDep, admin: AdminDep) -> list[dict[str, Any]]:
     circuits = hub.circuits.all(fresh=True)
-    return [
-        {**row, "circuit": circuits.get(row["name"]) or {"state": "closed", "failures": 0}}
-        for row in listed(hub, "connectors")
-    ]
+    return [with_circuit(hub, row, circuits) for row in listed(hub, "connectors")]
 
 
 @router.get(
@@ -131,3 +147,8 @@ def list_connector_types(admin: AdminDep) -> dict[str, dict[str, Any]]:
         name: {"config_schema": cls.config_schema, "doc": (cls.__doc__ or "").strip()}
         for name, cls in connector_types().items()
     }
+
+
+lifecycle_routes(
+    router, "connectors", "/connectors/{name}", Connector, ConnectorPatch, shown=with_circuit
+)

@@ -6,28 +6,23 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel
 
 from hub import registry
 from hub.api.deps import AdminDep, HubDep
 from hub.api.models import ADMIN_ERRORS, json_body, request_body
-from hub.api.routes.registry._common import REGISTER_ERRORS, listed, registry_router
+from hub.api.routes.registry._common import (
+    REGISTER_ERRORS,
+    ReasonQuery,
+    lifecycle_routes,
+    listed,
+    registry_router,
+)
+from hub.registry.models import RouteIn, RoutePatch
 
-__all__ = ["Route", "RouteIn", "router"]
+__all__ = ["Route", "RouteIn", "RoutePatch", "router"]
 
 router = registry_router()
-
-
-class RouteIn(BaseModel):
-    name: str = Field(max_length=100)
-    connector: str
-    service_code: str | None = Field(None, description="null = any service")
-    recipient: str | None = Field(None, description="Agency code; null = any")
-    condition: list[dict[str, Any]] | None = Field(
-        None, description="Content rules, all of which must hold (see hub.routing)"
-    )
-    mapping: str | None = None
-    priority: int = 100
 
 
 class Route(BaseModel):
@@ -53,10 +48,15 @@ RouteBody = json_body(RouteIn)
     openapi_extra=request_body(RouteIn),
     summary="Register a route",
 )
-def add_route(body: RouteBody, hub: HubDep, admin: AdminDep) -> dict[str, Any]:
-    return registry.add_route(hub, admin.system, **body.model_dump())
+def add_route(
+    body: RouteBody, hub: HubDep, admin: AdminDep, reason: ReasonQuery = None
+) -> dict[str, Any]:
+    return registry.add_route(hub, admin.system, **body.model_dump(), reason=reason)
 
 
 @router.get("/routes", response_model=list[Route], responses=ADMIN_ERRORS)
 def list_routes(hub: HubDep, admin: AdminDep) -> list[dict[str, Any]]:
     return listed(hub, "routes")
+
+
+lifecycle_routes(router, "routes", "/routes/{name}", Route, RoutePatch)

@@ -1,6 +1,9 @@
-"""The HTTP toolkit every HTTP-based connector shares (``rest``, ``soap``, the national axes):
-one way to build a session, resolve credentials, stream a body, read an answer and map a
-failure to the hub's retry rules, so a partner module adds protocol details only.
+"""The HTTP toolkit every HTTP-based connector shares (``rest``, ``soap``, the national axes,
+third-party packages): one way to build a session, resolve credentials, stream a body, read an
+answer and map a failure to the hub's retry rules, so a partner module adds protocol details
+only. It is public (``__all__`` is the supported surface) and, like every connector module,
+depends only on the connector seam, the payload handle and the errors; "test connection" for
+HTTP types is in :mod:`connectors.http_check`.
 
 Sessions never retry, follow the environment's proxies or read ``.netrc`` (the hub retries with
 backoff; configuration comes from the connector alone). Bodies are streamed with an explicit
@@ -28,6 +31,33 @@ from hub.errors import (
     TransientDeliveryError,
 )
 from hub.payload import CHUNK, Payload
+
+__all__ = [
+    "AUTH_SCHEMA",
+    "DEFAULT_CONNECT_TIMEOUT",
+    "DEFAULT_READ_TIMEOUT",
+    "ENV_NAME",
+    "HEADER_NAME",
+    "HTTP_CLIENT_PROPERTIES",
+    "INLINE_BODY_BYTES",
+    "MAX_ANSWER_BYTES",
+    "TIMEOUT_SCHEMA",
+    "TRANSIENT_STATUSES",
+    "SizedStream",
+    "auth_headers",
+    "excerpt",
+    "header_value",
+    "make_session",
+    "origin",
+    "payload_body",
+    "read_answer",
+    "redact",
+    "resolve_secret",
+    "root_cause",
+    "status_error",
+    "timeouts",
+    "transport_error",
+]
 
 HEADER_NAME = r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$"
 ENV_NAME = r"^[A-Za-z_][A-Za-z0-9_]*$"
