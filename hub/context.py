@@ -21,9 +21,11 @@ from hub.config import Settings
 from hub.connector import Connector, connector_type
 from hub.errors import ConnectorDisabled, NotFound
 from hub.events import PENDING, Event, Observers
-from hub.mapping import Mappings
+from hub.mapping import FolderSource, Mappings
+from hub.mapping.sources import RegistrySource
 from hub.payload import Payload
 from hub.registry import RegistryCache
+from hub.registry.documents import Documents
 from hub.schemas import Schemas
 from hub.store.blobs import BlobStore
 from hub.store.db import make_engine, reader
@@ -68,8 +70,11 @@ class Hub:
         self.denials = Denials(self.engine)
         self.circuits = Circuits(self.engine, self.reader, settings)
         self.blobs = BlobStore(settings.blob_path)
-        self.schemas = Schemas(settings.schema_dir)
-        self.mappings = Mappings(settings.mapping_dir, self.schemas)
+        self.documents = Documents(self.reader, settings.registry_cache_seconds)
+        self.schemas = Schemas(settings.schema_dir, self.documents)
+        self.mappings = Mappings(
+            RegistrySource(self.documents, FolderSource(settings.mapping_dir)), self.schemas
+        )
         self.broker = make_broker(settings, self.engine)
         self._connectors: dict[str, tuple[float, dict, Connector]] = {}
         self._lock = threading.Lock()
@@ -107,6 +112,7 @@ class Hub:
         """A registry write committed: forget the cached registry and re-read each connector
         instance at its next use (its live client is kept if its configuration is the same)."""
         self.registry.clear()
+        self.documents.clear()
         with self._lock:
             self._connectors = {n: (-math.inf, c, i) for n, (_, c, i) in self._connectors.items()}
 

@@ -9,18 +9,21 @@ fixed schema is used by the next message, without a restart.
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import threading
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import jsonschema
 from lxml import etree
 
 from hub import xmlsafe
-from hub.errors import NotFound, SchemaViolation
+from hub.content import loads_json
+from hub.errors import HubError, NotFound, SchemaViolation
+
+if TYPE_CHECKING:
+    from hub.registry.documents import Documents
 
 __all__ = ["FileCache", "Schemas", "field_errors"]
 
@@ -67,31 +70,106 @@ class FileCache:
 
 
 class Schemas:
-    def __init__(self, root: Path) -> None:
+    """JSON Schemas and XSDs by name: the latest version uploaded to the registry
+    (``hub.registry.documents``; ``name@N`` pins one), else the built-in file of that name."""
+
+    def __init__(self, root: Path, documents: Documents | None = None) -> None:
         self._files = FileCache(root, "schema")
+        self._documents = documents
+        self._compiled: dict[tuple[str, int], Any] = {}
+        self._lock = threading.Lock()
+        self._pending: dict[str, str] = {}
 
     def names(self) -> list[str]:
-        return self._files.names((".json", ".xsd"))
+        uploaded = self._documents.latest("schema") if self._documents else {}
+        return sorted({*self._files.names((".json", ".xsd")), *uploaded})
+
+    def with_pending(self, pending: dict[str, str]) -> Schemas:
+        """These schemas as they will be once ``pending`` (name → content) is uploaded: a
+        registry file's mappings are checked against the schemas the same file brings."""
+        view = Schemas.__new__(Schemas)
+        view.__dict__.update(self.__dict__)
+        view._pending = pending
+        return view
+
+    def exists(self, ref: str) -> bool:
+        """Does ``ref`` (``name`` or ``name@version``) name a schema the hub has?"""
+        if ref in self._pending:
+            return True
+        try:
+            if self._documents and self._documents.get("schema", ref) is not None:
+                return True
+        except (NotFound, SchemaViolation):  # no such version, or not a name at all
+            return False
+        return ref in self._files.names((".json", ".xsd"))
+
+    def _get(self, ref: str, from_text, from_path) -> Any:
+        if ref in self._pending:
+            return from_text(self._pending[ref])
+        document = self._documents.get("schema", ref) if self._documents else None
+        if document is None:
+            return self._files.get(ref, from_path)
+        key = (document.name, document.version)
+        with self._lock:
+            hit = self._compiled.get(key)
+        if hit is None:
+            hit = from_text(document.content)
+            with self._lock:
+                self._compiled[key] = hit
+        return hit
 
     def json_validator(self, name: str) -> jsonschema.Draft202012Validator:
-        def build(path: Path) -> jsonschema.Draft202012Validator:
-            schema = json.loads(path.read_text(encoding="utf-8"))
-            jsonschema.Draft202012Validator.check_schema(schema)
-            return jsonschema.Draft202012Validator(
-                schema, format_checker=jsonschema.FormatChecker()
-            )
-
-        return self._files.get(name, build)
+        return self._get(
+            name, _json_validator, lambda path: _json_validator(path.read_text(encoding="utf-8"))
+        )
 
     def xml_schema(self, name: str) -> etree.XMLSchema:
-        return self._files.get(
-            name, lambda path: etree.XMLSchema(etree.parse(str(path), xmlsafe.parser()))
+        return self._get(
+            name,
+            lambda text: etree.XMLSchema(xmlsafe.parse(text.encode())),
+            lambda path: etree.XMLSchema(etree.parse(str(path), xmlsafe.parser())),
         )
+
+    @staticmethod
+    def check(name: str, content: str) -> None:
+        """Refuse (``SchemaViolation``, saying why) a document that is not a valid JSON Schema
+        or XSD of its name's kind — before it is uploaded."""
+        if not name.endswith((".json", ".xsd")):
+            raise SchemaViolation(
+                "a schema's name ends in .json (JSON Schema) or .xsd (XML Schema)",
+                errors=[{"path": "/name", "message": "no .json or .xsd"}],
+            )
+        try:
+            if name.endswith(".json"):
+                _json_validator(content)
+            else:
+                etree.XMLSchema(xmlsafe.parse(content.encode()))
+        except HubError:
+            raise
+        except jsonschema.SchemaError as exc:
+            raise SchemaViolation(
+                f"not a valid JSON Schema: {exc.message}",
+                errors=[
+                    {"path": "/" + "/".join(map(str, exc.absolute_path)), "message": exc.message}
+                ],
+            ) from None
+        except (etree.XMLSyntaxError, etree.XMLSchemaParseError, ValueError) as exc:
+            raise SchemaViolation(
+                f"not a valid {'XSD' if name.endswith('.xsd') else 'JSON Schema'}: {exc}",
+                errors=[{"path": "/", "message": str(exc)[:300]}],
+            ) from None
+
+    def builtin_text(self, name: str) -> str:
+        return self._files.path(name).read_text(encoding="utf-8")
+
+    @staticmethod
+    def is_xml(name: str) -> bool:
+        return name.split("@", 1)[0].endswith(".xsd")
 
     def validate(self, name: str, document: Any) -> None:
         """Validate a parsed JSON value, an lxml element, or a large XML document scanned from
         its file (``xmlsafe.Scanned``, validated in a second streaming pass), against ``name``."""
-        if name.endswith(".xsd"):
+        if self.is_xml(name):
             self._validate_xml(name, document)
             return
         if isinstance(document, etree._Element | xmlsafe.Scanned):
@@ -124,6 +202,12 @@ class Schemas:
             raise SchemaViolation(f"schema {name} expects an XML document")
         if errors:
             raise SchemaViolation(f"document does not match {name}", schema=name, errors=errors)
+
+
+def _json_validator(text: str) -> jsonschema.Draft202012Validator:
+    schema = loads_json(text)
+    jsonschema.Draft202012Validator.check_schema(schema)
+    return jsonschema.Draft202012Validator(schema, format_checker=jsonschema.FormatChecker())
 
 
 def _element_path(document: etree._Element, xpath: str | None) -> str:

@@ -34,6 +34,7 @@ __all__ = [
     "TraceEvent",
     "errors",
     "json_body",
+    "raw_body",
     "yaml_body",
     "request_body",
 ]
@@ -120,6 +121,16 @@ def json_body(model: type[M]) -> Any:
             ) from None
 
     return Annotated[model, Depends(parse)]
+
+
+def raw_body(limit: int) -> Any:
+    """``Annotated[bytes, …]``: the body as it came, at most ``limit`` bytes, read only after
+    the admin check."""
+
+    async def read(request: Request, _admin: AdminDep) -> bytes:
+        return await _read(request, limit)
+
+    return Annotated[bytes, Depends(read)]
 
 
 def yaml_body(limit: int) -> Any:

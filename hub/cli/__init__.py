@@ -14,10 +14,12 @@ from hub.cli import (  # noqa: F401  (they register)
     connectors,
     deadletters,
     logs,
+    mappings,
     messages,
     processes,
     registry,
     registry_file,
+    schemas,
 )
 from hub.cli.common import app
 

@@ -33,11 +33,13 @@ __all__ = [
     "fail",
     "given",
     "hub_errors",
+    "list_documents",
     "local_hub",
     "out",
     "paged",
     "row",
     "setup_logging",
+    "uploaded",
 ]
 
 app = typer.Typer(
@@ -140,3 +142,19 @@ def paged(table: Table, page: dict[str, Any], as_json: bool) -> None:
 
 SinceOpt = Annotated[str | None, typer.Option(help="ISO time, e.g. 2026-11-25T08:00:00Z.")]
 UntilOpt = Annotated[str | None, typer.Option(help="ISO time (exclusive).")]
+
+
+def list_documents(path: str, url: str, key: str | None, as_json: bool) -> None:
+    """``lgsp schemas|mappings list``: each with the version in force (0: built in)."""
+    with hub_errors():
+        items = client(url, key).json("GET", path)
+    table = Table("name", "version", "source")
+    for item in items:
+        table.add_row(*row(item["name"], item["version"], item["source"]))
+    emit(items, as_json, table)
+
+
+def uploaded(name: str, result: dict[str, Any]) -> None:
+    """The one line an upload prints: the version made, or the one that already held it."""
+    verb = "uploaded as" if result["created"] else "unchanged: already"
+    out.print(f"{name} {verb} version {result['version']}", markup=False)

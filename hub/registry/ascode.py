@@ -8,23 +8,36 @@ file is checked entry by entry with the same models and rules as the API, then a
 route or access rule left without its connector, service or system is refused, naming both.
 API keys are never in the file; a system the file creates gets a key, shown once in the
 result. Secrets stay references (``token_env``, ``token_file``), as connectors store them.
+
+Uploaded schemas and mappings travel in the file too (``schemas``: a JSON Schema as a value,
+an XSD as text; ``mappings``: the document with its example pairs, verified as an upload is):
+one that differs from the hub's latest version is uploaded as the next version, before the
+services and routes that name it; one the file leaves out stays as it is (versions are
+history).
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, Field, ValidationError, create_model
-from sqlalchemy import Connection
+from sqlalchemy import Connection, func, select
 
-from hub.errors import SchemaViolation
+from hub.content import loads_json
+from hub.errors import RequestError, SchemaViolation
+from hub.mapping import Example
+from hub.mapping.catalog import verify
+from hub.registry.documents import store
 from hub.registry.lifecycle import UPDATABLE, set_enabled, update_entry
-from hub.registry.models import FORMS, Form
+from hub.registry.models import FORMS, Form, MappingDocument, SchemaDocument
 from hub.registry.reads import KINDS, list_all
 from hub.registry.writes import changing, register
+from hub.schemas import Schemas
+from hub.store.tables import documents
 
 if TYPE_CHECKING:
     from hub.context import Hub
@@ -64,6 +77,8 @@ RegistryFile = create_model(
     __doc__="The whole registry. Each list holds entries as the API registers them, plus their "
     "``enabled`` flag (``active`` for systems).",
     version=(Literal[1], Field(description="The file format's version")),
+    schemas=(list[SchemaDocument], Field([], description="Uploaded schemas, latest versions")),
+    mappings=(list[MappingDocument], Field([], description="Uploaded mappings, with pairs")),
     **{kind: (list[ENTRIES[kind]], []) for kind in ORDER},  # type: ignore[valid-type]
 )
 
@@ -81,7 +96,7 @@ def file_schema() -> dict[str, Any]:
 class Change:
     kind: str
     key: str
-    action: Literal["create", "update", "enable", "disable"]
+    action: Literal["upload", "create", "update", "enable", "disable"]
     fields: list[str] = field(default_factory=list)
     entry: dict[str, Any] = field(default_factory=dict, repr=False)
 
@@ -103,7 +118,12 @@ def _fields(kind: str, row: Mapping[str, Any]) -> dict[str, Any]:
 
 def export(conn: Connection) -> dict[str, Any]:
     """The whole registry as a registry file's content (no keys, no times, no ids)."""
-    doc: dict[str, Any] = {"version": FILE_VERSION}
+    doc: dict[str, Any] = {"version": FILE_VERSION, "schemas": [], "mappings": []}
+    for name, content, _ in _latest_documents(conn, "schema"):
+        entry = {"document": loads_json(content)} if name.endswith(".json") else {"xsd": content}
+        doc["schemas"].append({"name": name, **entry})
+    for name, content, examples in _latest_documents(conn, "mapping"):
+        doc["mappings"].append({"name": name, "mapping": loads_json(content), "examples": examples})
     for kind in ORDER:
         doc[kind] = [_fields(kind, row) for row in list_all(conn, kind)]
     return doc
@@ -123,11 +143,15 @@ def parse(document: Any) -> BaseModel:
         ) from None
 
 
-def plan(conn: Connection, wanted: BaseModel) -> list[Change]:
+def plan(conn: Connection, wanted: BaseModel, schemas: Schemas | None = None) -> list[Change]:
     """What applying ``wanted`` would do, kind by kind in the order they depend on each other;
     refuses a file that names an entry twice, changes what cannot change, or leaves a route or
-    access rule without what it refers to."""
-    changes: list[Change] = []
+    access rule without what it refers to. Mappings are verified (compiled, pairs run) against
+    ``schemas`` as the file leaves them; without ``schemas`` they are left out of the plan."""
+    changes: list[Change] = _plan_schemas(conn, wanted.schemas)
+    if schemas is not None:
+        pending = {c.key: c.entry["content"] for c in changes}
+        changes += _plan_mappings(conn, wanted.mappings, schemas.with_pending(pending))
     final: dict[str, dict[str, dict[str, Any]]] = {}
     for kind in ORDER:
         k = KINDS[kind]
@@ -163,6 +187,100 @@ def plan(conn: Connection, wanted: BaseModel) -> list[Change]:
                 final[kind][key] = {**row, k.switch: False}
     _check_references(final)
     return _creation_order(changes)
+
+
+def _latest_documents(conn: Connection, kind: str) -> list[tuple[str, str, Any]]:
+    """``(name, content, examples)`` of the latest version of every uploaded document of
+    ``kind``."""
+    newest = (
+        select(documents.c.name, func.max(documents.c.version).label("version"))
+        .where(documents.c.kind == kind)
+        .group_by(documents.c.name)
+        .subquery()
+    )
+    return [
+        (r.name, r.content, r.examples)
+        for r in conn.execute(
+            select(documents.c.name, documents.c.content, documents.c.examples)
+            .join(
+                newest,
+                (documents.c.name == newest.c.name) & (documents.c.version == newest.c.version),
+            )
+            .where(documents.c.kind == kind)
+            .order_by(documents.c.name)
+        )
+    ]
+
+
+def _plan_schemas(conn: Connection, entries: list[SchemaDocument]) -> list[Change]:
+    """An upload for each schema whose latest version differs from the file's (a JSON Schema
+    compared as a value); each checked as an upload is. A schema the file leaves out stays."""
+    current = {name: content for name, content, _ in _latest_documents(conn, "schema")}
+    changes, seen = [], set()
+    for i, entry in enumerate(entries):
+        where = f"/schemas/{i}"
+        if entry.name in seen:
+            raise _refused(where, f"schema {entry.name!r} is listed twice", "listed twice")
+        seen.add(entry.name)
+        if (entry.document is None) == (entry.xsd is None):
+            raise _refused(where, f"schema {entry.name!r} needs one of document or xsd", "one of")
+        if entry.document is not None:
+            content = json.dumps(entry.document, ensure_ascii=False, indent=2)
+            same = entry.name in current and loads_json(current[entry.name]) == entry.document
+        else:
+            content, same = entry.xsd, current.get(entry.name) == entry.xsd
+        try:
+            Schemas.check(entry.name, content)
+        except RequestError as exc:  # the same refusal (hostile stays hostile), naming where
+            raise type(exc)(
+                f"schema {entry.name!r}: {exc.message}",
+                errors=[{"path": where, "message": exc.code}],
+            ) from None
+        if not same:
+            changes.append(Change("schemas", entry.name, "upload", entry={"content": content}))
+    return changes
+
+
+def _plan_mappings(
+    conn: Connection, entries: list[MappingDocument], schemas: Schemas
+) -> list[Change]:
+    """An upload for each mapping whose latest version (document or pairs) differs from the
+    file's; each verified as an upload is, against the schemas as the file leaves them."""
+    current = {n: (loads_json(c), e) for n, c, e in _latest_documents(conn, "mapping")}
+    changes, seen = [], set()
+    for i, entry in enumerate(entries):
+        where = f"/mappings/{i}"
+        if entry.name in seen:
+            raise _refused(where, f"mapping {entry.name!r} is listed twice", "listed twice")
+        seen.add(entry.name)
+        examples = [e.model_dump(by_alias=True) for e in entry.examples]
+        pairs = [
+            Example(e["case"], (e["in"]["type"], e["in"]["text"].encode()),
+                    (e["out"]["type"], e["out"]["text"].encode()))
+            for e in examples
+        ]  # fmt: skip
+        try:
+            verify(entry.name, entry.mapping, pairs, schemas)
+        except RequestError as exc:
+            raise type(exc)(
+                f"mapping {entry.name!r}: {exc.message}",
+                errors=[
+                    {"path": where + e.get("path", ""), "message": e.get("message", "")}
+                    for e in exc.details.get("errors", [])
+                ]
+                or [{"path": where, "message": exc.code}],
+            ) from None
+        if current.get(entry.name) != (entry.mapping, examples):
+            content = json.dumps(entry.mapping, ensure_ascii=False, indent=2)
+            changes.append(
+                Change(
+                    "mappings",
+                    entry.name,
+                    "upload",
+                    entry={"content": content, "examples": examples},
+                )
+            )
+    return changes
 
 
 def _check_references(final: dict[str, dict[str, dict[str, Any]]]) -> None:
@@ -242,7 +360,8 @@ def _creation_order(changes: list[Change]) -> list[Change]:
     backward = [
         c for kind in reversed(ORDER) for c in rest if c.kind == kind and c.action == "disable"
     ]
-    return placed + forward + backward
+    uploads = [c for c in changes if c.action == "upload"]  # before the services naming them
+    return uploads + placed + forward + backward
 
 
 def apply(
@@ -252,12 +371,12 @@ def apply(
     carried out in one transaction (a failure anywhere leaves the registry as it was)."""
     wanted = parse(document)
     with hub.reader.connect() as conn:
-        changes = plan(conn, wanted)
+        changes = plan(conn, wanted, hub.schemas)
     keys: dict[str, str] = {}
     if not dry_run and changes:
         why = reason or "registry file applied"
         with changing(hub) as conn:
-            changes = plan(conn, wanted)  # again, inside the transaction that applies it
+            changes = plan(conn, wanted, hub.schemas)  # again, in the applying transaction
             for change in changes:
                 keys.update(_carry_out(hub, conn, actor, change, why))
     return {
@@ -268,6 +387,13 @@ def apply(
 
 
 def _carry_out(hub: Hub, conn: Connection, actor: str, change: Change, why: str) -> dict[str, str]:
+    if change.action == "upload":
+        kind = "schema" if change.kind == "schemas" else "mapping"
+        examples = change.entry.get("examples")
+        store(
+            hub, actor, kind, change.key, change.entry["content"], examples, reason=why, conn=conn
+        )
+        return {}
     k = KINDS[change.kind]
     if change.action == "create":
         values = dict(change.entry)

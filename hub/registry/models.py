@@ -18,6 +18,10 @@ __all__ = [
     "KeyRotation",
     "RouteIn",
     "RoutePatch",
+    "SchemaDocument",
+    "ExampleSide",
+    "MappingDocument",
+    "MappingExample",
     "ServiceIn",
     "ServicePatch",
     "SystemIn",
@@ -148,6 +152,36 @@ class RoutePatch(Form):
     condition: list[dict[str, Any]] | None = None
     mapping: str | None = None
     priority: int | None = None
+
+
+class SchemaDocument(Form):
+    """A schema in a registry file: a JSON Schema as a value, or an XSD as text."""
+
+    name: str = Field(max_length=200, description="Ends in .json (JSON Schema) or .xsd (XSD)")
+    document: dict[str, Any] | None = Field(None, description="The JSON Schema itself")
+    xsd: str | None = Field(None, description="The XML Schema, as text")
+
+
+class ExampleSide(Form):
+    type: Literal["json", "xml"]
+    text: str = Field(description="The JSON or XML document, as text")
+
+
+class MappingExample(Form):
+    """One example pair: what goes in, what must come out."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    case: str = Field(min_length=1, max_length=100)
+    given: ExampleSide = Field(alias="in")
+    expected: ExampleSide = Field(alias="out")
+
+
+class MappingDocument(Form):
+    """A mapping in an upload or a registry file: the document and its example pairs."""
+
+    name: str = Field(max_length=200)
+    mapping: dict[str, Any] = Field(description="The mapping document (hub.mapping)")
+    examples: list[MappingExample] = Field(min_length=1)
 
 
 # kind → (registering, changing): a kind without a change model has nothing to change

@@ -30,6 +30,7 @@ from hub.store.tables import (
     agencies,
     audit_log,
     connector_instances,
+    documents,
     services,
     systems,
 )
@@ -126,6 +127,16 @@ def _require(conn: Connection, what: str, column, value: str | None, field: str)
         )
 
 
+def _uploaded_here(conn: Connection, kind: str, ref: str) -> bool:
+    """Uploaded in this very transaction (a registry file applied whole): not yet in the
+    caches, which read what is committed."""
+    name, _, version = ref.partition("@")
+    where = [documents.c.kind == kind, documents.c.name == name]
+    if version.isdigit():
+        where.append(documents.c.version == int(version))
+    return conn.execute(select(documents.c.version).where(*where).limit(1)).first() is not None
+
+
 # --- checks: one per kind, on the whole row, shared by registering and updating -------------
 
 
@@ -157,7 +168,7 @@ def check_service(hub: Hub, conn: Connection, row: dict[str, Any]) -> None:
         )
     for field in ("request_schema", "response_schema"):
         schema = row.get(field)
-        if schema and schema not in hub.schemas.names():
+        if schema and not (hub.schemas.exists(schema) or _uploaded_here(conn, "schema", schema)):
             raise UnknownReference(
                 f"schema {schema!r} is not in the registry",
                 errors=[{"path": f"/{field}", "message": "unknown schema"}],
@@ -190,7 +201,7 @@ def check_route(hub: Hub, conn: Connection, row: dict[str, Any]) -> None:
     _code("name", row["name"])
     _require(conn, "connector", connector_instances.c.name, row["connector"], "connector")
     _require(conn, "service", services.c.code, row.get("service_code"), "service_code")
-    if row.get("mapping") is not None:
+    if row.get("mapping") is not None and not _uploaded_here(conn, "mapping", row["mapping"]):
         try:
             hub.mappings.load(row["mapping"])
         except NotFound:

@@ -5,6 +5,7 @@ Registry: agencies, systems (API clients), services, access_rules, connector_ins
 Traffic: messages, deliveries (one per route target), message_events (the trace, hash-chained
 per message), outbox (transactional hand-over to the broker), idempotency_keys.
 Security and operations: denials, audit_log, circuits (one per connector instance).
+Uploaded schemas and mappings, every version kept: documents.
 Embedded broker: queue_items.
 """
 
@@ -36,6 +37,7 @@ __all__ = [
     "connector_instances",
     "deliveries",
     "denials",
+    "documents",
     "idempotency_keys",
     "message_events",
     "messages",
@@ -276,6 +278,19 @@ circuits = Table(
     Column("probe_at", Ts, nullable=True, comment="when an open circuit is probed next"),
     Column("last_error", Text, nullable=True),
     Column("updated_at", Ts, nullable=False),
+)
+
+documents = Table(
+    "documents",
+    metadata,
+    Column("kind", String(10), primary_key=True, comment="schema or mapping"),
+    Column("name", String(200), primary_key=True),
+    Column("version", Integer, primary_key=True, comment="1, 2, … per kind and name"),
+    Column("content", Text, nullable=False, comment="the document as uploaded"),
+    Column("examples", JSON, nullable=True, comment="a mapping's example pairs"),
+    Column("sha256", String(64), nullable=False),
+    Column("actor", String(64), nullable=False),
+    Column("created_at", Ts, nullable=False),
 )
 
 queue_items = Table(

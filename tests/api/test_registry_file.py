@@ -86,6 +86,35 @@ def populate(admin: HubClient, sink_url: str) -> None:
         },
     )
     admin.request("POST", "/v1/routes/lookup/disable")
+    strict = {
+        "type": "object",
+        "required": ["SoDinhDanh"],
+        "properties": {"SoDinhDanh": {"type": "string"}},
+    }
+    admin.request("PUT", "/v1/schemas/citizen.v2.json", data=json.dumps(strict).encode())
+    xsd = (
+        "<xs:schema xmlns:xs='http://www.w3.org/2001/XMLSchema'>"
+        "<xs:element name='HoSo' type='xs:string'/></xs:schema>"
+    )
+    admin.request("PUT", "/v1/schemas/hoso.v1.xsd", data=xsd.encode())
+    admin.json("PATCH", "/v1/services/citizen.lookup", json={"request_schema": "citizen.v2.json"})
+    given, out = {"SoDinhDanh": "001099000001"}, {"id": "001099000001"}
+    bundle = {
+        "mapping": {
+            "source": {"type": "json", "schema": "citizen.v2.json"},
+            "target": {"type": "json"},
+            "fields": {"id": "SoDinhDanh"},
+        },
+        "examples": [
+            {
+                "case": "one",
+                "in": {"type": "json", "text": json.dumps(given)},
+                "out": {"type": "json", "text": json.dumps(out)},
+            }
+        ],
+    }
+    admin.request("PUT", "/v1/mappings/citizen-to-population", json=bundle)
+    admin.json("PATCH", "/v1/routes/lookup", json={"mapping": "citizen-to-population"})
 
 
 def test_export_apply_on_an_empty_hub_export_gives_the_same_file(running, empty, sink, tmp_path):
@@ -98,6 +127,8 @@ def test_export_apply_on_an_empty_hub_export_gives_the_same_file(running, empty,
     jsonschema.validate(document, json.loads(SCHEMA_FILE.read_text()))
     assert "api_key" not in exported.stdout and "key_hash" not in exported.stdout
     assert "token_env: POP_TOKEN" in exported.stdout  # a reference, the only form a secret has
+    assert [s["name"] for s in document["schemas"]] == ["citizen.v2.json", "hoso.v1.xsd"]
+    assert [m["name"] for m in document["mappings"]] == ["citizen-to-population"]
     (tmp_path / "province.yaml").write_text(exported.stdout, encoding="utf-8")
 
     target = ["--url", empty.url, "--key", empty.admin_key]
@@ -238,6 +269,23 @@ def test_the_file_cannot_lock_the_admins_out(running, sink):
             "/agencies/1",
         ),
         (b"[1, 2, 3]", "schema_violation", "/"),
+        (
+            b"version: 1\nschemas:\n  - {name: s.json, document: {type: 5}}\n",
+            "schema_violation",
+            "/schemas/0",
+        ),
+        (
+            b"version: 1\nschemas:\n  - {name: s.xsd, xsd: '<!DOCTYPE x><x/>'}\n",
+            "hostile_input",
+            "/schemas/0",
+        ),
+        (b"version: 1\nschemas:\n  - {name: s.json}\n", "schema_violation", "/schemas/0"),
+        (
+            b"version: 1\nmappings:\n  - {name: m, mapping: {source: {type: json}}, "
+            b"examples: []}\n",
+            "schema_violation",
+            "/mappings/0/examples",
+        ),
     ],
 )
 def test_a_bad_file_is_a_structured_4xx_naming_where(running, body, code, where):

@@ -62,6 +62,7 @@ def test_a_parked_message_is_delivered_once_a_route_takes_it(running, sink):
     assert events[:5] == ["received", "validated", "unroutable", "routed", "queued"]
     assert events[-1] == "delivered" and trace["trace_intact"]
     assert trace["events"][3]["details"]["parked_for_s"] >= 0
+    sink.wait_for(1, timeout=10)
     assert [r.path for r in sink.received] == ["/portal"] and sink.received[0].body == body
 
 
@@ -82,6 +83,7 @@ def test_a_message_waits_until_every_recipient_has_a_route(running, sink):
         lambda: sender.json("GET", f"/v1/messages/{accepted['id']}")["status"] == "delivered",
         timeout=30,
     )
+    sink.wait_for(2, timeout=10)  # the sink records a request as it answers it
     assert sorted(r.path for r in sink.received) == ["/district", "/province"]
 
 

@@ -36,8 +36,10 @@ def test_the_wheel_ships_schemas_mappings_migrations_and_wsdl(tmp_path):
     shipped = [
         p.relative_to(ROOT).as_posix()
         for folder in (settings.schema_dir, settings.mapping_dir)
-        for p in folder.iterdir()
+        for p in folder.rglob("*")
+        if p.is_file()  # a mapping's examples are files in a folder beside it
     ]
     assert shipped and set(shipped) <= names
     assert "hub/store/migrations/versions/0003_outlast_outages.py" in names
     assert "sandbox/citizen_lookup.wsdl" in names
+    assert "hub/mapping/mapping.schema.json" in names

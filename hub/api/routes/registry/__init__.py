@@ -12,7 +12,9 @@ from hub.api.routes.registry import (
     agencies,
     connectors,
     file,
+    mappings,
     routes,
+    schemas,
     services,
     systems,
 )
@@ -20,5 +22,15 @@ from hub.api.routes.registry import (
 __all__ = ["router"]
 
 router = APIRouter()
-for _module in (agencies, systems, services, access_rules, connectors, routes, file):
+for _module in (
+    agencies,
+    systems,
+    services,
+    access_rules,
+    connectors,
+    routes,
+    schemas,
+    mappings,
+    file,
+):
     router.include_router(_module.router)

@@ -23,7 +23,7 @@ RegistryFileBody = yaml_body(MAX_FILE_BYTES)
 class PlannedChange(BaseModel):
     kind: str
     key: str
-    action: Literal["create", "update", "enable", "disable"]
+    action: Literal["upload", "create", "update", "enable", "disable"]
     fields: list[str] = Field(description="For an update: the fields that change")
 
 
