@@ -30,3 +30,5 @@ def configure(level: str | None = None) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level or os.environ.get("LGSP_LOG_LEVEL", "INFO"))
+    # each migration's docstring at INFO is noise at every start; its failure is still logged
+    logging.getLogger("alembic").setLevel(logging.WARNING)

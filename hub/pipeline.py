@@ -52,6 +52,7 @@ from hub.store.tables import (
     deliveries,
     idempotency_keys,
     messages,
+    routes,
     services,
 )
 
@@ -62,7 +63,9 @@ log = logging.getLogger(__name__)
 # Column widths of what a caller puts in the envelope (see hub.store.tables).
 ENVELOPE_LIMITS = {"idempotency_key": 200, "correlation_id": 100, "causation_id": 100}
 MAX_RECIPIENTS = 1000
-DISABLED_RECHECK_SECONDS = 30.0  # a job of a disabled connector goes back to wait this long
+# A job of a disabled connector or route goes back to wait this long (or the backoff cap,
+# if shorter): each wait is a write, so not too often.
+DISABLED_RECHECK_SECONDS = 30.0
 
 
 # ── accepting ────────────────────────────────────────────────────────────────────────────
@@ -185,6 +188,7 @@ _LOAD = (
         services.c.retry_budget_seconds.label("service_budget"),
         connector_instances.c.retry_budget_seconds.label("connector_budget"),
         connector_instances.c.enabled.label("connector_enabled"),
+        routes.c.enabled.label("route_enabled"),
         select(func.count())
         .select_from(siblings)
         .where(siblings.c.message_id == deliveries.c.message_id)
@@ -194,6 +198,7 @@ _LOAD = (
     .join(messages, messages.c.id == deliveries.c.message_id)
     .outerjoin(services, services.c.code == messages.c.service_code)
     .outerjoin(connector_instances, connector_instances.c.name == deliveries.c.connector)
+    .outerjoin(routes, routes.c.name == deliveries.c.route)
     .where(deliveries.c.id == bindparam("delivery_id"))
 )
 
@@ -215,8 +220,10 @@ def process(hub: Hub, delivery: Delivery) -> None:
     if row["status"] in (*TERMINAL, Status.DEAD):
         delivery.ack()
         return
-    if row["connector_enabled"] is False:  # the worker pauses this queue within a second
-        delivery.retry(DISABLED_RECHECK_SECONDS)
+    # A disabled connector's queue is paused by the worker within a second; a disabled route's
+    # deliveries wait on their connector's queue. Neither spends an attempt.
+    if row["connector_enabled"] is False or row["route_enabled"] is False:
+        delivery.retry(min(DISABLED_RECHECK_SECONDS, hub.settings.retry_max_seconds))
         return
     gate = hub.circuits.admit(row["connector"])
     if not gate.go:
@@ -239,7 +246,7 @@ def process(hub: Hub, delivery: Delivery) -> None:
     try:
         outcome = attempt.run(hub, job)
     except ConnectorDisabled:  # disabled since the row was read: no attempt spent
-        delivery.retry(DISABLED_RECHECK_SECONDS)
+        delivery.retry(min(DISABLED_RECHECK_SECONDS, hub.settings.retry_max_seconds))
         return
     alone = row["fanout"] == 1
     if outcome.ok:

@@ -3,9 +3,9 @@ by the same rules as when it was registered, each change audited with who and wh
 
 Disabling keeps the entry and stops its use: a disabled agency's systems and a deactivated
 system are refused at the door; a disabled service or access rule refuses submissions; a
-disabled route takes no new messages; a disabled connector's queue waits (the worker pauses
-it, as for an open circuit) and nothing queued is lost. Deleting something still referenced
-is refused, naming what refers to it.
+disabled route takes no new messages and what it queued waits; a disabled connector's queue
+waits (the worker pauses it, as for an open circuit). Nothing queued is lost. Deleting
+something still referenced is refused, naming what refers to it.
 """
 
 from __future__ import annotations

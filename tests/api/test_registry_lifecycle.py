@@ -226,6 +226,23 @@ def test_disabled_service_rule_system_and_agency_each_refuse_the_sender(running,
     } <= reasons
 
 
+def test_deliveries_queued_through_a_route_wait_while_it_is_disabled(running, sink):
+    admin = running.admin()
+    sender = standard(admin, sink.url)
+    running.stop_worker()
+    accepted = sender.send("dossier.status", _body(1), "application/json")
+    admin.request("POST", "/v1/routes/route-portal/disable")
+    running.start_worker()
+    time.sleep(2.0)
+    assert sink.received == []
+    assert sender.json("GET", f"/v1/messages/{accepted['id']}")["status"] == "queued"
+    admin.request("POST", "/v1/routes/route-portal/enable")
+    wait_until(
+        lambda: sender.json("GET", f"/v1/messages/{accepted['id']}")["status"] == "delivered",
+        timeout=30,
+    )
+
+
 def test_a_disabled_route_takes_no_new_messages(running, sink):
     admin = running.admin()
     sender = standard(admin, sink.url)

@@ -40,8 +40,8 @@ ReasonQuery = Annotated[
 DISABLING = (
     "A disabled agency's systems and a deactivated system are refused at the door; a "
     "disabled service or access rule refuses submissions; a disabled route takes no new "
-    "messages; a disabled connector's queue waits (nothing queued is lost) and synchronous "
-    "calls to it get 503 `upstream_paused`."
+    "messages and what it queued waits; a disabled connector's queue waits (nothing queued "
+    "is lost) and synchronous calls to it get 503 `upstream_paused`."
 )
 
 
