@@ -175,14 +175,19 @@ class RegistrySource:
         uploaded = self._documents.get("mapping", name)
         if uploaded is None:
             return self._builtin.examples(name)
-        return [
-            Example(
-                e["case"],
-                (e["in"]["type"], e["in"]["text"].encode()),
-                (e["out"]["type"], e["out"]["text"].encode()),
-            )
-            for e in uploaded.examples or []
-        ]
+        return stored_examples(uploaded.examples or [])
+
+
+def stored_examples(stored: list[dict[str, Any]]) -> list[Example]:
+    """Example pairs as the registry stores them (``bundle_examples``), back as ``Example``."""
+    return [
+        Example(
+            e["case"],
+            (e["in"]["type"], e["in"]["text"].encode()),
+            (e["out"]["type"], e["out"]["text"].encode()),
+        )
+        for e in stored
+    ]
 
 
 def bundle_examples(examples: list[Example]) -> list[dict[str, Any]]:

@@ -13,27 +13,6 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-__all__ = [
-    "KINDS",
-    "UPDATABLE",
-    "RegistryCache",
-    "add_agency",
-    "add_connector",
-    "add_route",
-    "add_service",
-    "add_system",
-    "allow",
-    "audit",
-    "changing",
-    "delete_entry",
-    "get",
-    "list_all",
-    "revoke_key",
-    "rotate_key",
-    "set_enabled",
-    "update_entry",
-]
-
 _HOME = {
     "RegistryCache": "cache",
     "revoke_key": "keys",
@@ -59,6 +38,9 @@ _HOME = {
         "writes",
     ),
 }
+
+
+__all__ = sorted(_HOME)
 
 
 def __getattr__(name: str) -> Any:

@@ -29,8 +29,8 @@ from sqlalchemy import Connection, func, select
 
 from hub.content import loads_json
 from hub.errors import RequestError, SchemaViolation
-from hub.mapping import Example
 from hub.mapping.catalog import verify
+from hub.mapping.sources import stored_examples
 from hub.registry.documents import store
 from hub.registry.lifecycle import UPDATABLE, set_enabled, update_entry
 from hub.registry.models import FORMS, Form, MappingDocument, SchemaDocument
@@ -231,11 +231,8 @@ def _plan_schemas(conn: Connection, entries: list[SchemaDocument]) -> list[Chang
             content, same = entry.xsd, current.get(entry.name) == entry.xsd
         try:
             Schemas.check(entry.name, content)
-        except RequestError as exc:  # the same refusal (hostile stays hostile), naming where
-            raise type(exc)(
-                f"schema {entry.name!r}: {exc.message}",
-                errors=[{"path": where, "message": exc.code}],
-            ) from None
+        except RequestError as exc:
+            raise _located(exc, where, f"schema {entry.name!r}", inner=False) from None
         if not same:
             changes.append(Change("schemas", entry.name, "upload", entry={"content": content}))
     return changes
@@ -254,22 +251,10 @@ def _plan_mappings(
             raise _refused(where, f"mapping {entry.name!r} is listed twice", "listed twice")
         seen.add(entry.name)
         examples = [e.model_dump(by_alias=True) for e in entry.examples]
-        pairs = [
-            Example(e["case"], (e["in"]["type"], e["in"]["text"].encode()),
-                    (e["out"]["type"], e["out"]["text"].encode()))
-            for e in examples
-        ]  # fmt: skip
         try:
-            verify(entry.name, entry.mapping, pairs, schemas)
+            verify(entry.name, entry.mapping, stored_examples(examples), schemas)
         except RequestError as exc:
-            raise type(exc)(
-                f"mapping {entry.name!r}: {exc.message}",
-                errors=[
-                    {"path": where + e.get("path", ""), "message": e.get("message", "")}
-                    for e in exc.details.get("errors", [])
-                ]
-                or [{"path": where, "message": exc.code}],
-            ) from None
+            raise _located(exc, where, f"mapping {entry.name!r}", inner=True) from None
         if current.get(entry.name) != (entry.mapping, examples):
             content = json.dumps(entry.mapping, ensure_ascii=False, indent=2)
             changes.append(
@@ -408,6 +393,18 @@ def _carry_out(hub: Hub, conn: Connection, actor: str, change: Change, why: str)
         enabled = change.action == "enable"
         set_enabled(hub, actor, change.kind, change.key, enabled, reason=why, conn=conn)
     return {}
+
+
+def _located(exc: RequestError, where: str, what: str, *, inner: bool) -> RequestError:
+    """The same refusal (a hostile document stays ``hostile_input``), said of ``what`` at
+    ``where`` in the file; ``inner``: keep the refusal's own paths, under ``where``."""
+    errors = [
+        {"path": where + e.get("path", ""), "message": e.get("message", "")}
+        for e in (exc.details.get("errors", []) if inner else [])
+    ]
+    return type(exc)(
+        f"{what}: {exc.message}", errors=errors or [{"path": where, "message": exc.code}]
+    )
 
 
 def _refused(path: str, message: str, short: str) -> SchemaViolation:

@@ -20,8 +20,8 @@ from hub.api.routes.registry.schemas import (
     version_routes,
 )
 from hub.errors import SchemaViolation
-from hub.mapping import Example
 from hub.mapping.catalog import verify
+from hub.mapping.sources import stored_examples
 from hub.registry import documents
 from hub.registry.models import Form, MappingExample
 
@@ -108,16 +108,8 @@ def upload_mapping(
             ],
         ) from None
     documents.split_ref(name)  # a plain name: refused otherwise
-    examples = [
-        Example(
-            e.case,
-            (e.given.type, e.given.text.encode()),
-            (e.expected.type, e.expected.text.encode()),
-        )
-        for e in bundle.examples
-    ]
-    verify(name, bundle.mapping, examples, hub.schemas)
     stored = [e.model_dump(by_alias=True) for e in bundle.examples]
+    verify(name, bundle.mapping, stored_examples(stored), hub.schemas)
     content = json.dumps(bundle.mapping, ensure_ascii=False, indent=2)
     version, created = documents.store(
         hub, admin.system, "mapping", name, content, stored, reason=reason
