@@ -6,10 +6,10 @@ call — message, delivery and every event — is recorded in one transaction on
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
-from hub import attempt, routing, xmlsafe
+from hub import attempt, personal, routing, xmlsafe
 from hub.connector import DeliveryResult
 from hub.content import edxml_document_id, loads_json, media_family
 from hub.context import Hub
@@ -53,6 +53,7 @@ class Answer:
 
 def call(hub: Hub, caller: Caller, sub: Submission) -> Answer:
     service, document = admit(hub, caller, sub, "call", mode="sync")
+    why = _grounds(hub, caller, sub) if service["personal_data"] else None
     targets = routing.resolve(
         hub.registry.routes(), sub.service, sub.recipients, document, sub.headers
     )
@@ -105,13 +106,14 @@ def call(hub: Hub, caller: Caller, sub: Submission) -> Answer:
         hub.circuits.failed(target.connector, outcome.error_text or "", gate.probe)
     elif outcome.ok:
         hub.circuits.succeeded(target.connector)
-    ref = hub.keep_payload(sub.payload)
+    kept = replace(sub, payload=personal.masked(sub.payload)) if why else sub
+    ref = hub.keep_payload(kept.payload)
     with hub.begin() as conn:
         store(
             hub,
             conn,
             caller,
-            sub,
+            kept,
             message_id,
             service,
             [target],
@@ -120,10 +122,29 @@ def call(hub: Hub, caller: Caller, sub: Submission) -> Answer:
             ref,
             outcome=outcome,
         )
+        if why:
+            personal.record(conn, caller, sub, why, document, message_id, _result(outcome))
     if not outcome.ok:
         raise _upstream(outcome, message_id)
     result = outcome.result
     return Answer(message_id, result.content_type, result.response, result.remote_status)
+
+
+def _grounds(hub: Hub, caller: Caller, sub: Submission) -> personal.Grounds:
+    try:
+        return personal.grounds(sub)
+    except personal.GroundsRequired:
+        hub.denials.add(caller, sub.service, "call", "no purpose or officer given", None)
+        raise
+
+
+def _result(outcome: attempt.Outcome) -> str:
+    """The result class of a lookup for the access log: what the connector says it found
+    (``details["result"]``), else whether an answer came back."""
+    if not outcome.ok:
+        return "failed"
+    said = outcome.result.details.get("result") if outcome.result else None
+    return said if said in ("found", "not_found") else "answered"
 
 
 def _answer(result: DeliveryResult) -> Any:

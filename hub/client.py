@@ -3,7 +3,7 @@ back as ``ClientError`` carrying the hub's structured ``code`` and ``message``."
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import requests
@@ -79,10 +79,17 @@ class HubClient:
             params={"service": service, "recipient": list(recipients)},
         )
 
-    def call(self, service: str, body: bytes, content_type: str) -> requests.Response:
+    def call(
+        self,
+        service: str,
+        body: bytes,
+        content_type: str,
+        headers: Mapping[str, str] | None = None,
+    ) -> requests.Response:
+        """Call a synchronous service; ``headers`` adds e.g. ``X-LGSP-Purpose``."""
         return self.request(
             "POST",
             f"/v1/services/{service}/call",
             data=body,
-            headers={"Content-Type": content_type},
+            headers={**(headers or {}), "Content-Type": content_type},
         )

@@ -74,6 +74,19 @@ PERSONAL_FIELDS = frozenset(
         "citizen_id",
         "full_name",
         "phone",
+        # the payment receipt, VNPost orders, the JSON population form, a one-stop dialect
+        "HoTenNguoiNop",
+        "SoCMNDNguoiNop",
+        "EmailNguoiUyQuyen",
+        "ThuDienTu",
+        "SenderName",
+        "SenderPhone",
+        "ReceiverName",
+        "ReceiverPhone",
+        "hoTen",
+        "soGiayTo",
+        "dienThoai",
+        "email",
     }
 )
 

@@ -26,15 +26,18 @@ from hub.store.db import as_utc
 from hub.store.tables import audit_log as audit_rows
 from hub.store.tables import deliveries, messages
 from hub.store.tables import denials as denial_rows
+from hub.store.tables import personal_data_access as access_rows
 
 __all__ = [
     "AuditFilters",
     "DenialFilters",
     "MessageFilters",
+    "PersonalDataFilters",
     "audit_log",
     "dead_letters",
     "denials",
     "message",
+    "personal_data_access",
     "search",
 ]
 
@@ -73,6 +76,15 @@ class AuditFilters:
     actor: str | None = None
     action: str | None = None
     target: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+
+
+@dataclass(frozen=True)
+class PersonalDataFilters:
+    system: str | None = None
+    service: str | None = None
+    officer: str | None = None
     since: datetime | None = None
     until: datetime | None = None
 
@@ -285,4 +297,34 @@ def _audit_entry(row: Mapping[str, Any]) -> dict[str, Any]:
         "at": as_utc(row["at"]),
         "target": _shown(row["target"]),
         "reason": _shown(row["reason"]),
+    }
+
+
+def personal_data_access(
+    conn: Connection,
+    cursor: str | None,
+    limit: int,
+    filters: PersonalDataFilters = PersonalDataFilters(),
+) -> Page:
+    """Lookups of citizens' personal data (``hub.personal``), newest first: who, why, when,
+    the result class. The subject was masked when it was written; it stays masked."""
+    f, rows = filters, access_rows
+    query = _equal(
+        select(rows),
+        [
+            (rows.c.system_code, f.system),
+            (rows.c.service_code, f.service),
+            (rows.c.officer, f.officer),
+        ],
+    )
+    query = _between(query, rows.c.at, f.since, f.until)
+    return _page(conn, query, rows.c.id, _cursor_id(cursor), limit, _access)
+
+
+def _access(row: Mapping[str, Any]) -> dict[str, Any]:
+    return {
+        **row,
+        "at": as_utc(row["at"]),
+        "officer": mask_text(row["officer"]),
+        "purpose": mask_text(row["purpose"]),
     }

@@ -1,55 +1,49 @@
-"""Runnable simulators of partner systems (and, later, the national axes) with fault injection.
+"""Runnable simulators of the province's partners and the national axes, with fault injection.
 
-One module per simulated system, all on the shared base in :mod:`sandbox.server`:
+One module per simulated system, all on the shared base in :mod:`sandbox.server`: a REST sink
+and a SOAP service (generic partners), DVCQG and its payment platform, the NDXP gateway with the
+population database, the one-stop system, the SMS gateway, VNPost, the reporting system and EMC.
+:mod:`sandbox.province` starts them all on fixed ports.
 
-* :class:`sandbox.rest_sink.RestSink` - a partner REST API that records what it receives,
-* :class:`sandbox.soap_service.SoapService` - a provincial SOAP 1.1 service (WSDL + two operations).
-
-``run_all()`` (``python -m sandbox`` / ``lgsp sandbox``) starts both and prints their URLs.
+``run_all()`` (``python -m sandbox`` / ``lgsp sandbox``) starts them and prints how to reach
+each. The sandbox imports nothing from the hub: it is an independent implementation of each
+partner's side, so a connector bug shows up as a refusal here rather than agreeing with itself.
 """
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:
-    from sandbox.server import SandboxServer
+from sandbox.province import DEFAULT_PORT_BASE, Province, start
 
 __all__ = ["run_all"]
+
+FAULTS_HELP = 'faults        POST <url>/_sandbox/faults  e.g. {"fail_next": 2, "fail_status": 503}'
 
 
 def run_all(
     *,
     host: str = "127.0.0.1",
-    sink_port: int = 0,
-    soap_port: int = 0,
-    token: str | None = None,
+    port_base: int = DEFAULT_PORT_BASE,
+    hub_url: str = "http://127.0.0.1:8080",
     block: bool = True,
     out: Callable[[str], object] = print,
-) -> list[SandboxServer]:
-    """Start a REST sink and the SOAP service and print how to reach them.
-
-    ``block=True`` serves until Ctrl-C and then stops both; ``block=False`` returns the started
-    servers (the caller stops them). ``token`` makes the sink require that bearer token/API key.
-    """
-    from sandbox.rest_sink import RestSink
-    from sandbox.soap_service import SoapService
-
-    sink = RestSink(host, sink_port, require_token=token).start()
-    soap = SoapService(host, soap_port).start()
-    out(f"rest-sink     {sink.url}   POST/PUT anything; GET {sink.url}/_sandbox/received")
-    out(f"soap-service  {soap.endpoint}   WSDL: {soap.wsdl_url}")
-    out('faults        POST <url>/_sandbox/faults  e.g. {"fail_next": 2, "fail_status": 503}')
-    servers: list[SandboxServer] = [sink, soap]
+) -> Province:
+    """Start every simulator and print how to reach it. The payment platform calls the hub at
+    ``hub_url`` back. ``block=True`` serves until Ctrl-C and then stops them; ``block=False``
+    returns them started (the caller stops them)."""
+    province = start(host, port_base)
+    province["payment"].callback_url = f"{hub_url.rstrip('/')}/v1/payments/callback"
+    for line in province.lines():
+        out(line)
+    out(FAULTS_HELP)
     if not block:
-        return servers
+        return province
     try:
         threading.Event().wait()
     except KeyboardInterrupt:
         out("stopping")
     finally:
-        for server in servers:
-            server.stop()
-    return servers
+        province.stop()
+    return province

@@ -16,6 +16,9 @@ Fault injection applies to every request except the ``/_sandbox/…`` control en
                 with ``fail_status=503`` and ``error_rate=1.0`` instead.
 ``fail_next``   answer the next N requests with ``fail_status`` (default 503; SOAP: 500)
 ``error_rate``  answer this fraction (0.0-1.0) of the others with ``fail_status``
+``error_code``  when set, the requests ``fail_next``/``error_rate`` pick get the partner's own
+                error answer with this code instead of ``fail_status`` (``partner_error``:
+                DVCQG's ``{"error_code": …}``, VNPost's ``Status`` …)
 ==============  ======================================================================
 
 Faults are set from Python (``server.set_faults(fail_next=2)``, ``server.clear_faults()``) or over
@@ -58,6 +61,7 @@ class Faults:
     error_rate: float = 0.0
     latency_ms: float = 0
     outage: bool = False
+    error_code: str | None = None
 
     def apply(self, changes: Mapping[str, Any]) -> None:
         """Validate and apply ``changes``; raises ``ValueError`` naming the bad field."""
@@ -72,6 +76,7 @@ class Faults:
                 "error_rate": is_number and 0.0 <= value <= 1.0,
                 "latency_ms": is_number and value >= 0,
                 "outage": isinstance(value, bool),
+                "error_code": value is None or (isinstance(value, str) and 0 < len(value) <= 40),
             }[key]
             if not ok:
                 raise ValueError(f"invalid value for fault {key!r}: {value!r}")
@@ -232,18 +237,20 @@ class SandboxServer:
         with self._lock:
             self._faults = Faults(fail_status=self.default_fail_status)
 
-    def _draw_fault(self) -> str | int | None:
-        """Decide, atomically, whether this request fails: ``"outage"``, a status, or None."""
+    def _draw_fault(self) -> SandboxResponse | str | None:
+        """Decide, atomically, whether this request fails: ``"outage"``, the failure's answer,
+        or None."""
         with self._lock:
             f = self._faults
             if f.outage:
                 return "outage"
+            failed = f.fail_next > 0 or (f.error_rate > 0 and self._random.random() < f.error_rate)
             if f.fail_next > 0:
                 f.fail_next -= 1
-                return f.fail_status
-            if f.error_rate > 0 and self._random.random() < f.error_rate:
-                return f.fail_status
-            return None
+            if not failed:
+                return None
+            code, status = f.error_code, f.fail_status
+        return self.partner_error(code) if code is not None else self.fault_response(status)
 
     # --- ledger ------------------------------------------------------------------------------
     @property
@@ -340,6 +347,11 @@ class SandboxServer:
             status, {"error": "injected_fault", "status": status}, **headers
         )
 
+    def partner_error(self, code: str) -> SandboxResponse:
+        """The partner's own error answer carrying ``code`` (fault ``error_code``). Simulators
+        of protocols with their own error shape override it; this default is DVCQG-like."""
+        return SandboxResponse.json(200, {"error_code": code, "message": "injected error"})
+
     # --- dispatch (runs on handler threads) --------------------------------------------------
     def dispatch(self, request: SandboxRequest) -> SandboxResponse | None:
         """Control endpoints, then faults, then ``handle``; None means "drop the connection"."""
@@ -353,8 +365,8 @@ class SandboxServer:
         fault = self._draw_fault()
         if fault == "outage":
             return None
-        if isinstance(fault, int):
-            return self.fault_response(fault)
+        if isinstance(fault, SandboxResponse):
+            return fault
         return self.handle(request)
 
     def _control(self, request: SandboxRequest) -> SandboxResponse:

@@ -22,6 +22,7 @@ from hub.api.routes import (
     deadletters,
     health,
     messages,
+    payments,
     registry,
     services,
 )
@@ -43,7 +44,16 @@ def create_app(hub: Hub) -> FastAPI:
         redoc_url=None,
     )  # docs.install: served without a CDN
     app.state.hub = hub
-    for module in (health, messages, services, deadletters, registry, connector_checks, audit):
+    for module in (
+        health,
+        messages,
+        services,
+        payments,
+        deadletters,
+        registry,
+        connector_checks,
+        audit,
+    ):
         app.include_router(module.router)
     docs.install(app)
 

@@ -282,6 +282,21 @@ class Denial(BaseModel):
     count: int
 
 
+class PersonalDataAccess(BaseModel):
+    """One lookup of a citizen's personal data (``hub.personal``)."""
+
+    id: int
+    at: datetime
+    message_id: str = Field(description="The message that traces the call")
+    service_code: str
+    agency: str
+    system_code: str
+    officer: str
+    purpose: str
+    subject: str | None = Field(description="The looked-up ID number, masked")
+    result: str = Field(description="`found`, `not_found`, `answered` or `failed`")
+
+
 class AuditEntry(BaseModel):
     id: int
     at: datetime

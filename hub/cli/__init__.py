@@ -16,6 +16,7 @@ from hub.cli import (  # noqa: F401  (they register)
     logs,
     mappings,
     messages,
+    payments,
     processes,
     registry,
     registry_file,

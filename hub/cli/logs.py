@@ -1,4 +1,5 @@
-"""The hub's own records: ``denials`` (refused requests) and the ``audit-log``."""
+"""The hub's own records: ``denials`` (refused requests), the ``audit-log`` and the
+``personal-data-log`` (lookups of citizens' data)."""
 
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ from hub.cli.common import (
     row,
 )
 
-__all__ = ["audit_log", "denials"]
+__all__ = ["audit_log", "denials", "personal_data_log"]
 
 
 @app.command()
@@ -84,4 +85,45 @@ def audit_log(
     table = Table("time (UTC)", "actor", "action", "target", "reason")
     for e in page["items"]:
         table.add_row(*row(str(e["at"])[:19], e["actor"], e["action"], e["target"], e["reason"]))
+    paged(table, page, as_json)
+
+
+@app.command("personal-data-log")
+def personal_data_log(
+    system: str | None = None,
+    service: str | None = None,
+    officer: str | None = None,
+    since: SinceOpt = None,
+    until: UntilOpt = None,
+    limit: int = 50,
+    cursor: str | None = None,
+    url: UrlOpt = DEFAULT_URL,
+    key: KeyOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Lookups of citizens' personal data, newest first: who asked, why, and what came back."""
+    params = given(
+        system=system,
+        service=service,
+        officer=officer,
+        since=since,
+        until=until,
+        limit=limit,
+        cursor=cursor,
+    )
+    with hub_errors():
+        page = client(url, key).json("GET", "/v1/personal-data-access", params=params)
+    table = Table("time (UTC)", "system", "officer", "purpose", "service", "subject", "result")
+    for a in page["items"]:
+        table.add_row(
+            *row(
+                str(a["at"])[:19],
+                a["system_code"],
+                a["officer"],
+                a["purpose"],
+                a["service_code"],
+                a["subject"],
+                a["result"],
+            )
+        )
     paged(table, page, as_json)

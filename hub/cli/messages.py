@@ -1,10 +1,11 @@
-"""Messages: ``send`` one, ``trace`` one, search ``messages``."""
+"""Messages: ``send`` one, ``call`` a synchronous service, ``trace`` one, search ``messages``."""
 
 from __future__ import annotations
 
 import sys
 from pathlib import Path
 from typing import Annotated
+from urllib.parse import quote
 
 import typer
 from rich.table import Table
@@ -23,7 +24,7 @@ from hub.cli.common import (
     row,
 )
 
-__all__ = ["messages", "send", "trace"]
+__all__ = ["call", "messages", "send", "trace"]
 
 
 @app.command()
@@ -38,16 +39,7 @@ def send(
     as_json: JsonOpt = False,
 ) -> None:
     """Submit a message; prints its id."""
-    try:
-        body = sys.stdin.buffer.read() if file == "-" else Path(file).read_bytes()
-    except OSError as exc:
-        raise fail(f"cannot read {file}: {exc.strerror}") from None
-    if content_type is None:
-        content_type = (
-            "application/xml"
-            if file.endswith((".xml", ".edxml")) or body.lstrip().startswith(b"<")
-            else "application/json"
-        )
+    body, content_type = _payload(file, content_type)
     with hub_errors():
         result = client(url, key).send(
             service, body, content_type, recipient or [], idempotency_key
@@ -58,6 +50,46 @@ def send(
         out.print(
             f"{'duplicate of' if result['duplicate'] else 'accepted'} {result['id']}", markup=False
         )
+
+
+@app.command()
+def call(
+    service: Annotated[str, typer.Argument(help="Service code of a synchronous service.")],
+    file: Annotated[str, typer.Argument(help="Request file, or - for stdin.")],
+    purpose: Annotated[
+        str | None, typer.Option(help="Why (a personal-data lookup must say).")
+    ] = None,
+    officer: Annotated[
+        str | None, typer.Option(help="Who asks (a personal-data lookup must say).")
+    ] = None,
+    content_type: Annotated[str | None, typer.Option(help="Default: by file suffix.")] = None,
+    url: UrlOpt = DEFAULT_URL,
+    key: KeyOpt = None,
+) -> None:
+    """Call a synchronous service: prints the partner's answer, and on stderr the message id
+    that traces the call."""
+    body, content_type = _payload(file, content_type)
+    grounds = {"X-LGSP-Purpose": purpose, "X-LGSP-Officer": officer}
+    headers = {k: quote(v, safe=" ") for k, v in grounds.items() if v}  # headers are Latin-1
+    with hub_errors():
+        response = client(url, key).call(service, body, content_type, headers)
+    sys.stdout.write(response.text.rstrip("\n") + "\n")
+    typer.echo(f"message {response.headers.get('X-LGSP-Message-Id', '?')}", err=True)
+
+
+def _payload(file: str, content_type: str | None) -> tuple[bytes, str]:
+    """A request body from a file or stdin, and its media type (given, or by its look)."""
+    try:
+        body = sys.stdin.buffer.read() if file == "-" else Path(file).read_bytes()
+    except OSError as exc:
+        raise fail(f"cannot read {file}: {exc.strerror}") from None
+    if content_type is None:
+        content_type = (
+            "application/xml"
+            if file.endswith((".xml", ".edxml")) or body.lstrip().startswith(b"<")
+            else "application/json"
+        )
+    return body, content_type
 
 
 @app.command()

@@ -56,10 +56,8 @@ def serve(
     if admin_key:
         out.print(f"admin API key (shown once, also in {settings.admin_key_file}): {admin_key}")
     if demo:
-        from sandbox import run_all
-
-        sink, soap = run_all(block=False, out=lambda line: out.print(f"  sandbox {line}"))
-        demo_registry.seed(hub, sink.url, soap.wsdl_url)
+        province = _sandbox(url)
+        demo_registry.seed(hub, province["rest-sink"].url, province["soap-service"].wsdl_url)
         out.print(
             "demo registry ready; try:\n"
             f"  export LGSP_API_KEY=$(cat {settings.data_dir / 'demo.key'})\n"
@@ -67,6 +65,20 @@ def serve(
             "  .venv/bin/lgsp trace <id>"
         )
     server.run(hub, host=host, port=port, worker_processes=workers, sock=sock)
+
+
+def _sandbox(hub_url: str):
+    """The demo's sandbox on its fixed ports, or on free ones when another sandbox has them."""
+    from sandbox import run_all
+
+    def show(line: str) -> None:
+        out.print(f"  sandbox {line}", markup=False)
+
+    try:
+        return run_all(hub_url=hub_url, block=False, out=show)
+    except OSError as exc:
+        out.print(f"  sandbox: {exc.strerror or exc}; using free ports", markup=False)
+        return run_all(port_base=0, hub_url=hub_url, block=False, out=show)
 
 
 @app.command()
@@ -106,11 +118,27 @@ def db_upgrade() -> None:
 
 
 @app.command()
-def sandbox() -> None:
-    """Run the sandbox partner systems until Ctrl-C."""
+def sandbox(
+    port_base: Annotated[
+        int, typer.Option(min=0, max=65000, help="Ports from here, fixed (0: any free ports).")
+    ] = 8701,
+    hub_url: Annotated[
+        str, typer.Option(help="The hub the payment platform calls back.")
+    ] = "http://127.0.0.1:8080",
+) -> None:
+    """Run the sandbox partner systems until Ctrl-C, each on a fixed port, so connectors
+    registered against them still work after a restart."""
     from sandbox import run_all
 
-    run_all(block=True)
+    try:
+        run_all(
+            port_base=port_base,
+            hub_url=hub_url,
+            block=True,
+            out=lambda line: out.print(line, markup=False),
+        )
+    except OSError as exc:
+        raise fail(f"{exc.strerror or exc}; another sandbox running? try --port-base N") from None
 
 
 # ── client commands ─────────────────────────────────────────────────────────────────────

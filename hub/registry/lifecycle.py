@@ -57,6 +57,7 @@ UPDATABLE: dict[str, frozenset[str]] = {
             "response_schema",
             "retry_budget_seconds",
             "unroutable",
+            "personal_data",
         }
     ),
     "access_rules": frozenset(),

@@ -95,6 +95,12 @@ class ServiceIn(Form):
         description="A message nothing routes: `refuse` it (422 `no_route`), or `park` it "
         "(202, traced as `unroutable`) until a route takes it",
     )
+    personal_data: bool = Field(
+        False,
+        description="A synchronous lookup of citizens' personal data: each call must give "
+        "`X-LGSP-Purpose` and `X-LGSP-Officer`, is written to the personal-data access log, "
+        "and its request is stored masked",
+    )
 
 
 class ServicePatch(Form):
@@ -106,6 +112,7 @@ class ServicePatch(Form):
     response_schema: str | None = None
     retry_budget_seconds: float | None = Field(None, gt=0, allow_inf_nan=False)
     unroutable: Literal["refuse", "park"] | None = None
+    personal_data: bool | None = None
 
 
 class AccessRuleIn(Form):

@@ -184,6 +184,12 @@ def check_service(hub: Hub, conn: Connection, row: dict[str, Any]) -> None:
             "unroutable must be 'refuse' or 'park'",
             errors=[{"path": "/unroutable", "message": "invalid choice"}],
         )
+    if row.get("personal_data") and row["mode"] != "sync":
+        raise SchemaViolation(
+            "personal_data is for synchronous lookups: a queued message must be kept whole "
+            "to be delivered",
+            errors=[{"path": "/personal_data", "message": "only with mode 'sync'"}],
+        )
 
 
 def check_access_rule(hub: Hub, conn: Connection, row: dict[str, Any]) -> None:
@@ -311,6 +317,7 @@ def add_service(
     response_schema: str | None = None,
     retry_budget_seconds: float | None = None,
     unroutable: str = "refuse",
+    personal_data: bool = False,
     *,
     reason: str | None = None,
     conn: Connection | None = None,
@@ -325,6 +332,7 @@ def add_service(
         "response_schema": response_schema,
         "retry_budget_seconds": retry_budget_seconds,
         "unroutable": unroutable,
+        "personal_data": personal_data,
         "enabled": True,
     }
     return _add(hub, conn, "services", row, actor, reason)

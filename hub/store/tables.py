@@ -6,6 +6,8 @@ Traffic: messages, deliveries (one per route target), message_events (the trace,
 per message), outbox (transactional hand-over to the broker), idempotency_keys.
 Security and operations: denials, audit_log, circuits (one per connector instance).
 Uploaded schemas and mappings, every version kept: documents.
+Online fee payments (DVCQG payment platform): payment_transactions (the ledger),
+payment_callbacks (every verified callback, the idempotency gate).
 Embedded broker: queue_items.
 """
 
@@ -43,6 +45,9 @@ __all__ = [
     "messages",
     "metadata",
     "outbox",
+    "payment_callbacks",
+    "payment_transactions",
+    "personal_data_access",
     "queue_items",
     "routes",
     "services",
@@ -104,6 +109,13 @@ services = Table(
     Column("response_schema", String(200), nullable=True),
     Column("retry_budget_seconds", Float, nullable=True, comment="null = the default"),
     Column("unroutable", String(8), nullable=False, default="refuse", comment="or 'park'"),
+    Column(
+        "personal_data",
+        Boolean,
+        nullable=False,
+        default=False,
+        comment="a lookup of citizens' data: grounds required, logged, stored masked",
+    ),
     Column("enabled", Boolean, nullable=False, default=True),
     Column("created_at", Ts, nullable=False),
 )
@@ -305,4 +317,94 @@ queue_items = Table(
     Column("deliveries", Integer, nullable=False, default=0),
     Column("created_at", Float, nullable=False),
     Index("ix_queue_items_claim", "queue", "visible_at", "id"),
+)
+
+personal_data_access = Table(
+    "personal_data_access",
+    metadata,
+    Column("id", AutoId, primary_key=True, autoincrement=True),
+    Column("at", Ts, nullable=False),
+    Column("message_id", String(36), nullable=False, comment="the call's message (its trace)"),
+    Column("service_code", String(100), nullable=False),
+    Column("agency", String(64), nullable=False),
+    Column("system_code", String(64), nullable=False),
+    Column("officer", String(300), nullable=False, comment="X-LGSP-Officer, as given"),
+    Column("purpose", String(300), nullable=False, comment="X-LGSP-Purpose, as given"),
+    Column("subject", String(20), nullable=True, comment="the looked-up ID number, masked"),
+    Column("result", String(12), nullable=False, comment="found, not_found, answered, failed"),
+    Index("ix_personal_data_access_at", "at"),
+)
+
+payment_transactions = Table(
+    "payment_transactions",
+    metadata,
+    Column("id", String(36), primary_key=True, comment="UUIDv7"),
+    Column("partner", String(50), nullable=False, comment="MaDoiTac: the hub at the platform"),
+    Column("reference", String(100), nullable=False, comment="MaThamChieu, unique per partner"),
+    Column("amount", BigInteger, nullable=False, comment="SoTien, whole VND"),
+    Column("currency", String(3), nullable=False, comment="MaTienTe (VND)"),
+    Column("dossier", String(100), nullable=True, comment="ThongTinBienLai.MaHoSo"),
+    Column("connector", String(100), nullable=False, comment="the instance that served INIT"),
+    Column("system_code", String(64), nullable=False, comment="the initiating system"),
+    Column("agency", String(64), nullable=False, comment="the initiating system's agency"),
+    Column("message_id", String(36), nullable=False, comment="the INIT call's message"),
+    Column(
+        "state",
+        String(12),
+        nullable=False,
+        comment="initiated, pending, paid, failed or unresolved (see hub.payments.ledger)",
+    ),
+    Column("payment_url", Text, nullable=True, comment="UrlThanhToan"),
+    Column("transaction_id", String(100), nullable=True, comment="MaGiaoDich, once known"),
+    Column("result_code", String(20), nullable=True, comment="MaLoi of the deciding callback"),
+    Column("settled_at", Ts, nullable=True, comment="ThoiGianGD of the payment, if told"),
+    Column("initiated_at", Ts, nullable=False),
+    Column("updated_at", Ts, nullable=False),
+    Column("checked_at", Ts, nullable=True, comment="last reconciliation QUERY"),
+    Column("checks", Integer, nullable=False, default=0, comment="reconciliation QUERYs made"),
+    UniqueConstraint("partner", "reference", name="uq_payment_transactions_partner_reference"),
+    Index("ix_payment_transactions_state_initiated", "state", "initiated_at"),
+    Index("ix_payment_transactions_reference", "reference"),
+)
+
+payment_callbacks = Table(
+    "payment_callbacks",
+    metadata,
+    Column("id", AutoId, primary_key=True, autoincrement=True),
+    Column("received_at", Ts, nullable=False),
+    Column(
+        "payment_id",
+        String(36),
+        ForeignKey("payment_transactions.id"),
+        nullable=True,
+        comment="null: no such transaction in the ledger",
+    ),
+    Column("partner", String(50), nullable=False, comment="MaDoiTac"),
+    Column("reference", String(100), nullable=False, comment="MaThamChieu"),
+    Column("transaction_id", String(100), nullable=False, comment="MaGiaoDich ('' if none)"),
+    Column("result_code", String(20), nullable=False, comment="MaLoi ('00' = paid)"),
+    Column("amount", BigInteger, nullable=False, comment="SoTien as the platform said"),
+    Column("currency", String(10), nullable=False, comment="MaTienTe"),
+    Column("bank", String(50), nullable=False, comment="MaNganHang"),
+    Column("paid_time", String(40), nullable=False, comment="ThoiGianGD as sent (signed so)"),
+    Column("settled_at", Ts, nullable=True, comment="ThoiGianGD read; null if unreadable"),
+    Column(
+        "outcome",
+        String(20),
+        nullable=False,
+        comment="paid, failed, stale, amount_mismatch, conflict or unknown_transaction",
+    ),
+    Column("status", Integer, nullable=False, comment="the HTTP status answered (and replayed)"),
+    Column("warning", Text, nullable=True, comment="e.g. a 12-hour ThoiGianGD"),
+    Column("connector", String(100), nullable=False, comment="whose secret verified it"),
+    Column("remote_addr", String(64), nullable=True),
+    UniqueConstraint(
+        "partner",
+        "reference",
+        "transaction_id",
+        "result_code",
+        name="uq_payment_callbacks_partner_reference",
+    ),
+    Index("ix_payment_callbacks_received", "received_at"),
+    Index("ix_payment_callbacks_payment", "payment_id"),
 )

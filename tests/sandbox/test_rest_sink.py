@@ -278,18 +278,45 @@ def test_stop_is_not_held_up_by_a_request_sleeping_in_latency() -> None:
     assert time.monotonic() - start < 2
 
 
-def test_run_all_starts_a_sink_and_the_soap_service_and_prints_their_urls() -> None:
+def test_run_all_starts_every_simulator_and_prints_how_to_reach_it() -> None:
     lines: list[str] = []
-    servers = run_all(block=False, out=lines.append)
+    province = run_all(port_base=0, hub_url="http://127.0.0.1:9", block=False, out=lines.append)
     try:
-        sink, soap = servers
+        sink, soap = province["rest-sink"], province["soap-service"]
         assert requests.post(sink.url, data=b"x").status_code == 201
         assert requests.get(soap.wsdl_url).text.count(soap.endpoint) == 1
-        assert any(sink.url in line for line in lines)
-        assert any(soap.wsdl_url in line for line in lines)
+        for server in province:
+            assert any(server.url in line for line in lines), server.kind
+        assert province["payment"].callback_url == "http://127.0.0.1:9/v1/payments/callback"
     finally:
-        for server in servers:
-            server.stop()
+        province.stop()
+
+
+def test_the_sandbox_comes_back_on_the_same_fixed_ports() -> None:
+    base = _free_range(10)
+    first = run_all(port_base=base, block=False, out=lambda _: None)
+    ports = {name: server.port for name, server in first.servers.items()}
+    first.stop()
+    again = run_all(port_base=base, block=False, out=lambda _: None)
+    try:
+        assert {name: server.port for name, server in again.servers.items()} == ports
+        with pytest.raises(OSError, match="cannot listen"):
+            run_all(port_base=base, block=False, out=lambda _: None)
+    finally:
+        again.stop()
+
+
+def _free_range(n: int) -> int:
+    """A base port with ``n`` free ports after it (checked, not guaranteed to stay free)."""
+    for base in range(20000, 60000, 97):
+        try:
+            for port in range(base, base + n):
+                with socket.socket() as s:
+                    s.bind(("127.0.0.1", port))
+        except OSError:
+            continue
+        return base
+    raise RuntimeError("no free port range")
 
 
 def _swallow(call: Callable[[], object]) -> None:
@@ -297,3 +324,17 @@ def _swallow(call: Callable[[], object]) -> None:
         call()
     except requests.RequestException:
         pass
+
+
+def test_an_error_code_fault_answers_in_the_partners_own_shape():
+    with RestSink() as sink:
+        sink.set_faults(fail_next=1, error_code="-1")
+        first = requests.post(sink.url + "/x", json={}, timeout=5)
+        second = requests.post(sink.url + "/x", json={}, timeout=5)
+    assert (first.status_code, first.json()["error_code"]) == (200, "-1")
+    assert second.status_code == 201 and len(sink.received) == 1
+
+
+def test_an_error_code_fault_must_be_a_short_string():
+    with RestSink() as sink, pytest.raises(ValueError, match="error_code"):
+        sink.set_faults(error_code=3)

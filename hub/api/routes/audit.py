@@ -1,5 +1,6 @@
-"""What admins check after the fact: refused requests (denials) and the audit log of registry
-changes and dead-letter operations. Pages, newest first."""
+"""What admins check after the fact: refused requests (denials), the audit log of registry
+changes and dead-letter operations, and the log of personal-data lookups. Pages, newest
+first."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from fastapi import APIRouter, Query
 
 from hub import trace
 from hub.api.deps import AdminDep, HubDep
-from hub.api.models import KEY_SCHEMES, AuditEntry, Denial, Page, errors
+from hub.api.models import KEY_SCHEMES, AuditEntry, Denial, Page, PersonalDataAccess, errors
 
 __all__ = ["router"]
 
@@ -69,3 +70,29 @@ def list_audit_log(
     )
     with hub.reader.connect() as conn:
         return trace.audit_log(conn, cursor, limit, filters)
+
+
+@router.get(
+    "/personal-data-access",
+    response_model=Page[PersonalDataAccess],
+    responses=errors(401, 403, 422, 503),
+    summary="Lookups of citizens' personal data, newest first",
+)
+def list_personal_data_access(
+    hub: HubDep,
+    admin: AdminDep,
+    system: Annotated[str | None, Query(description="System code")] = None,
+    service: Annotated[str | None, Query(description="Service code")] = None,
+    officer: Annotated[
+        str | None, Query(description="The officer, as the caller named them")
+    ] = None,
+    since: datetime | None = None,
+    until: Until = None,
+    cursor: Cursor = None,
+    limit: Limit = 100,
+) -> dict[str, Any]:
+    filters = trace.PersonalDataFilters(
+        system=system, service=service, officer=officer, since=since, until=until
+    )
+    with hub.reader.connect() as conn:
+        return trace.personal_data_access(conn, cursor, limit, filters)

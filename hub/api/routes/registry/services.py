@@ -34,6 +34,7 @@ class Service(BaseModel):
     response_schema: str | None
     retry_budget_seconds: float | None
     unroutable: str
+    personal_data: bool
     enabled: bool
     created_at: datetime
 
