@@ -84,6 +84,28 @@ class Settings(BaseSettings):
         5.0, ge=0, description="How long another process's registry change may take to apply."
     )
     sync_timeout_seconds: float = Field(15.0, gt=0, description="Synchronous service timeout.")
+    payment_service: str = Field(
+        "payment.init",
+        min_length=1,
+        max_length=100,
+        description="The synchronous service an INIT is a call of (its access rules and route).",
+    )
+    payment_max_body_bytes: int = Field(
+        64 * 1024, gt=0, description="Larger INIT or payment callback bodies are refused (413)."
+    )
+    payment_reconcile_after_seconds: float = Field(
+        30 * 60.0, gt=0, description="A payment still unknown this long after INIT is re-queried."
+    )
+    payment_reconcile_window_seconds: float = Field(
+        3 * 24 * 3600.0,
+        gt=0,
+        description="After this long an unknown payment is 'unresolved': an admin must look.",
+    )
+    payment_callback_reply: dict[str, str] = Field(
+        {"error_code": "0", "message": "{outcome}", "MaThamChieu": "{MaThamChieu}"},
+        description="The body answering an accepted callback (the platform's expected reply is "
+        "not public); {MaThamChieu}, {MaGiaoDich} and {outcome} are replaced in its values.",
+    )
 
     schema_dir: Path = Field(CATALOG / "schemas", description="JSON Schemas and XSDs by name.")
     mapping_dir: Path = Field(CATALOG / "mappings", description="Mappings by name.")

@@ -1,105 +1,368 @@
-"""A small demo registry so a first message can be sent and traced at once: the province's
-one-stop system (``motcua``) sends dossier progress to the provincial portal (a sandbox REST
-sink) and looks citizens up in a registry (the sandbox SOAP service). Idempotent: running it
-again only points the connectors at the sandbox's current URLs."""
+"""The demo province: every sandbox partner registered as a province would register its real
+ones, and a short tour that sends a dossier to DVCQG, looks a citizen up and takes a payment.
+
+``seed`` is idempotent: run again (after a restart, when the sandbox may be on other ports) it
+points the connectors at the sandbox's current addresses and adds what is missing. The sandbox's
+credentials are written as secret files under the data directory, so the connectors reference
+them the way a real deployment does (``*_file``), never in their configuration.
+
+``tour`` runs once the hub answers, as the one-stop system would, and prints each flow with the
+``lgsp`` command that traces it.
+"""
 
 from __future__ import annotations
 
+import json
 import os
-from typing import Any
+import time
+from collections.abc import Callable
+from pathlib import Path
 
+import requests
 from sqlalchemy import select
 
 from hub import registry
+from hub.client import ClientError, HubClient
 from hub.context import Hub
-from hub.store.tables import agencies, connector_instances, systems
+from hub.store.tables import agencies, connector_instances, routes, services, systems
+from sandbox.province import Province
 
 PROVINCE = "000.00.00.H49"
 DEPARTMENT = "000.00.11.H49"
 DEMO_SYSTEM = "motcua"
+DEMO = Path(__file__).resolve().parents[1] / "demo"
 
-__all__ = ["DEMO_SYSTEM", "seed"]
+__all__ = ["DEMO_SYSTEM", "EXAMPLES", "ROUTES", "SERVICES", "connectors", "secrets", "seed", "tour"]
+
+Say = Callable[[str], object]
 
 
-def _exists(conn, table, column, value) -> bool:
-    return conn.execute(select(column).where(column == value)).first() is not None
+def secrets(hub: Hub, province: Province) -> dict[str, str]:
+    """The sandbox's credentials as files (0600), by name: their paths."""
+    folder = hub.settings.data_dir / "demo-secrets"
+    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+    values = {
+        "dvcqg-password": province["dvcqg"].password,
+        "payment-secret": province["payment"].secret,
+        "payment-token": province["payment"].token,
+        "vnpost-token": province["vnpost"].access_token,
+        "reporting-token": province["reporting"].token,
+        "emc-token": province["emc"].token,
+        "onestop-token": province["onestop"].token,
+        "sms-password": province["sms"].password,
+    }
+    paths = {}
+    for name, value in values.items():
+        path = folder / name
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(value)
+        paths[name] = str(path)
+    return paths
 
 
-def seed(hub: Hub, sink_url: str, wsdl_url: str) -> str | None:
-    """Create or refresh the demo registry; returns the demo system's key when it is new."""
-    actor = "demo"
-    connectors: dict[str, tuple[str, dict[str, Any]]] = {
+def connectors(province: Province, secret: dict[str, str]) -> dict[str, tuple[str, dict]]:
+    """name → (type, configuration) of every demo connector, at the sandbox's addresses."""
+    dvcqg, payment = province["dvcqg"], province["payment"]
+
+    def bearer(name: str) -> dict[str, str]:
+        return {"type": "bearer", "token_file": secret[name]}
+
+    return {
         "provincial-portal": (
             "rest",
-            {"url": f"{sink_url}/portal/dossier-status", "timeout_seconds": 5},
+            {"url": f"{province['rest-sink'].url}/portal/dossier-status", "timeout_seconds": 5},
         ),
         "citizen-registry": (
             "soap",
-            {"wsdl": wsdl_url, "operation": "LookupCitizen", "timeout_seconds": 5},
+            {
+                "wsdl": province["soap-service"].wsdl_url,
+                "operation": "LookupCitizen",
+                "timeout_seconds": 5,
+            },
+        ),
+        "dvcqg": (
+            "dvcqg",
+            {
+                "url": dvcqg.service_url,
+                "login_url": dvcqg.login_url,
+                "username": dvcqg.username,
+                "password_file": secret["dvcqg-password"],
+                "dstcode": dvcqg.dstcode,
+                "madonvi": dvcqg.madonvi,
+                "timeout_seconds": 10,
+            },
+        ),
+        "dvcqg-payment": (
+            "payment",
+            {
+                "url": payment.api_url,
+                "MaDoiTac": payment.partner,
+                "secret_file": secret["payment-secret"],
+                "auth": bearer("payment-token"),
+                "timeout_seconds": 10,
+            },
+        ),
+        "onestop-progress": (
+            "onestop",
+            {
+                "url": province["onestop"].url,
+                "operation": "progress",
+                "auth": bearer("onestop-token"),
+            },
+        ),
+        "onestop-status": (
+            "onestop",
+            {
+                "url": province["onestop"].url,
+                "operation": "status",
+                "auth": bearer("onestop-token"),
+            },
+        ),
+        "sms": (
+            "sms",
+            {
+                "url": province["sms"].url,
+                "username": province["sms"].username,
+                "password_file": secret["sms-password"],
+                "brandname": province["sms"].brandnames[0],
+                "ascii_only": True,
+                "templates": {
+                    "dossier-ready": "Ho so {MaHoSo} da co ket qua ({TrangThaiTen}). "
+                    "Moi ong/ba den nhan tai {NoiNhan}.",
+                    "payment-due": "Ho so {MaHoSo}: vui long nop le phi {SoTien} dong.",
+                },
+                "default_template": "dossier-ready",
+            },
+        ),
+        "vnpost-pickup": (
+            "vnpost",
+            {
+                "url": province["vnpost"].url,
+                "operation": "pickup",
+                "access_token_file": secret["vnpost-token"],
+                "timeout_seconds": 10,
+            },
+        ),
+        "gov-reporting": (
+            "reporting",
+            {"url": f"{province['reporting'].url}/api/baocao", "auth": bearer("reporting-token")},
+        ),
+        "emc": (
+            "emc",
+            {
+                "url": f"{province['emc'].url}/api/tracking",
+                "auth": bearer("emc-token"),
+                "location": "49",
+            },
         ),
     }
-    key = None
+
+
+# service code → (name, mode, request schema, response schema, personal data)
+SERVICES: dict[str, tuple[str, str, str | None, str | None, bool]] = {
+    "dossier.status": (
+        "Dossier progress to the portal",
+        "async",
+        "dossier-status.v1.json",
+        None,
+        False,
+    ),
+    "citizen.lookup": (
+        "Citizen lookup by ID number",
+        "sync",
+        "citizen-lookup.v1.json",
+        None,
+        False,
+    ),
+    "dossier.sync": (
+        "One-stop dossiers to DVCQG (DongBoHoSoMC)",
+        "async",
+        "onestop-dossier.v1.json",
+        None,
+        False,
+    ),
+    "dossier.lookup": (
+        "Where is my dossier (SMS, chat, kiosk, web)",
+        "sync",
+        "dossier-lookup.v1.json",
+        "dossier-lookup-answer.v1.json",
+        True,
+    ),
+    "dossier.progress": (
+        "Progress from other agencies to the one-stop system",
+        "async",
+        "dossier-status.v1.json",
+        None,
+        False,
+    ),
+    "payment.init": ("Online fee payment (DVCQG payment platform)", "sync", None, None, False),
+    "sms.notify": ("An SMS to a citizen from a template", "async", None, None, False),
+    "postal.pickup": ("VNPost picks a dossier up at the citizen's", "async", None, None, False),
+    "report.submit": ("Reports to the Government reporting system", "async", None, None, False),
+    "usage.track": ("Online service usage to EMC", "async", None, None, False),
+}
+# service code → its example message under demo/partners (the tour sends some; checks use all)
+EXAMPLES: dict[str, str] = {
+    "dossier.status": "../dossier-status.json",
+    "citizen.lookup": "../citizen-lookup.json",
+    "dossier.sync": "dossier.json",
+    "dossier.lookup": "dossier-lookup.json",
+    "dossier.progress": "progress.json",
+    "payment.init": "payment.json",
+    "sms.notify": "sms.json",
+    "postal.pickup": "postal-pickup.json",
+    "report.submit": "report.json",
+    "usage.track": "usage.json",
+}
+# route name → (connector, service, mapping)
+ROUTES: dict[str, tuple[str, str, str | None]] = {
+    "dossier-status-to-portal": ("provincial-portal", "dossier.status", None),
+    "citizen-lookup-to-registry": ("citizen-registry", "citizen.lookup", None),
+    "dossier-sync-to-dvcqg": ("dvcqg", "dossier.sync", "onestop-dossier-to-dvcqg"),
+    "dossier-lookup-to-onestop": ("onestop-status", "dossier.lookup", None),
+    "dossier-progress-to-onestop": ("onestop-progress", "dossier.progress", None),
+    "payment-init-to-platform": ("dvcqg-payment", "payment.init", None),
+    "sms-notify-to-gateway": ("sms", "sms.notify", None),
+    "postal-pickup-to-vnpost": ("vnpost-pickup", "postal.pickup", None),
+    "report-submit-to-government": ("gov-reporting", "report.submit", None),
+    "usage-track-to-emc": ("emc", "usage.track", None),
+}
+
+
+def _exists(conn, column, value) -> bool:
+    return conn.execute(select(column).where(column == value)).first() is not None
+
+
+def seed(hub: Hub, province: Province) -> str | None:
+    """Create or refresh the demo registry; returns the demo system's key when it is new."""
+    actor, key = "demo", None
+    secret = secrets(hub, province)
     with registry.changing(hub) as conn:
-        for name, (type_name, config) in connectors.items():
-            if _exists(conn, connector_instances, connector_instances.c.name, name):
+        for name, (type_name, config) in connectors(province, secret).items():
+            if _exists(conn, connector_instances.c.name, name):
                 registry.update_entry(hub, actor, "connectors", name, {"config": config}, conn=conn)
             else:
                 registry.add_connector(hub, actor, name, type_name, config, conn=conn)
-        if _exists(conn, agencies, agencies.c.code, PROVINCE):
-            return None
-        registry.add_agency(hub, actor, PROVINCE, "Ủy ban nhân dân tỉnh (demo)", level=2, conn=conn)
-        registry.add_agency(
-            hub,
-            actor,
-            DEPARTMENT,
-            "Văn phòng UBND tỉnh (demo)",
-            parent_code=PROVINCE,
-            level=2,
-            conn=conn,
-        )
-        if not _exists(conn, systems, systems.c.code, DEMO_SYSTEM):
+        if not _exists(conn, agencies.c.code, PROVINCE):
+            registry.add_agency(
+                hub, actor, PROVINCE, "Ủy ban nhân dân tỉnh (demo)", level=2, conn=conn
+            )
+            registry.add_agency(
+                hub,
+                actor,
+                DEPARTMENT,
+                "Văn phòng UBND tỉnh (demo)",
+                parent_code=PROVINCE,
+                level=2,
+                conn=conn,
+            )
+        if not _exists(conn, systems.c.code, DEMO_SYSTEM):
             key = registry.add_system(
                 hub, actor, DEMO_SYSTEM, PROVINCE, "Hệ thống một cửa điện tử (demo)", conn=conn
             )["api_key"]
-        registry.add_service(
-            hub,
-            actor,
-            "dossier.status",
-            "Dossier progress to the portal",
-            mode="async",
-            request_schema="dossier-status.v1.json",
-            conn=conn,
-        )
-        registry.add_service(
-            hub,
-            actor,
-            "citizen.lookup",
-            "Citizen lookup by ID number",
-            mode="sync",
-            request_schema="citizen-lookup.v1.json",
-            conn=conn,
-        )
-        registry.allow(hub, actor, DEMO_SYSTEM, "dossier.status", conn=conn)
-        registry.allow(hub, actor, DEMO_SYSTEM, "citizen.lookup", conn=conn)
-        registry.add_route(
-            hub,
-            actor,
-            "dossier-status-to-portal",
-            "provincial-portal",
-            service_code="dossier.status",
-            conn=conn,
-        )
-        registry.add_route(
-            hub,
-            actor,
-            "citizen-lookup-to-registry",
-            "citizen-registry",
-            service_code="citizen.lookup",
-            conn=conn,
-        )
+        for code, (name, mode, schema, answer, personal) in SERVICES.items():
+            if _exists(conn, services.c.code, code):
+                continue
+            registry.add_service(
+                hub,
+                actor,
+                code,
+                name,
+                mode=mode,
+                request_schema=schema,
+                response_schema=answer,
+                personal_data=personal,
+                conn=conn,
+            )
+            registry.allow(hub, actor, DEMO_SYSTEM, code, conn=conn)
+        for name, (connector, service, mapping) in ROUTES.items():
+            if not _exists(conn, routes.c.name, name):
+                registry.add_route(
+                    hub, actor, name, connector, service_code=service, mapping=mapping, conn=conn
+                )
     if key:
         path = hub.settings.data_dir / "demo.key"
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w") as fh:
             fh.write(key + "\n")
     return key
+
+
+def tour(url: str, key: str, province: Province, say: Say, timeout: float = 60) -> None:
+    """The three flows, once the hub answers; each printed with the command that traces it.
+    A flow that fails says why and the tour goes on: the demo is for looking around."""
+    hub = HubClient(url, key)
+    deadline = time.monotonic() + timeout
+    while not _ready(url):
+        if time.monotonic() > deadline:
+            say("demo tour: the hub did not come up")
+            return
+        time.sleep(0.2)
+    for flow in (_dossier_to_dvcqg, _dossier_lookup, _payment):
+        try:
+            flow(hub, province, say)
+        except (ClientError, requests.RequestException, TimeoutError, KeyError) as exc:
+            say(f"  {flow.__name__.strip('_').replace('_', ' ')}: failed ({exc})")
+
+
+def _ready(url: str) -> bool:
+    try:
+        return requests.get(f"{url}/readyz", timeout=2).status_code == 200
+    except requests.RequestException:
+        return False
+
+
+def _dossier_to_dvcqg(hub: HubClient, province: Province, say: Say) -> None:
+    body = (DEMO / "partners" / "dossier.json").read_bytes()
+    sent = hub.send("dossier.sync", body, "application/json")
+    status = _settled(hub, sent["id"])
+    portal = province["dvcqg"]
+    code = json.loads(body)["maHoSo"]
+    held = "held by the sandbox DVCQG" if code in portal.dossiers else "not at the portal"
+    say(f"1. dossier {code} → DVCQG DongBoHoSoMC: {status}, {held}")
+    say(f"     lgsp trace {sent['id']}")
+
+
+def _dossier_lookup(hub: HubClient, province: Province, say: Say) -> None:
+    body = (DEMO / "partners" / "dossier-lookup.json").read_bytes()
+    grounds = {"X-LGSP-Purpose": "tra-cuu-ho-so-qua-SMS", "X-LGSP-Officer": "sms-gateway"}
+    answer = hub.call("dossier.lookup", body, "application/json", grounds)
+    found = answer.json()["dossiers"]
+    shown = ", ".join(f"{d['MaHoSo']} {d['TrangThaiTen']}" for d in found) or "none"
+    say(f"2. where is my dossier (by the citizen's ID, SMS channel): {shown}")
+    say(
+        f"     lgsp trace {answer.headers['X-LGSP-Message-Id']}    lgsp personal-data-log"
+        "  (the ID stays masked in both)"
+    )
+
+
+def _payment(hub: HubClient, province: Province, say: Say) -> None:
+    body = json.loads((DEMO / "partners" / "payment.json").read_text(encoding="utf-8"))
+    body["MaThamChieu"] = reference = f"DEMO{time.strftime('%y%m%d%H%M%S')}"
+    started = hub.json("POST", "/v1/payments", json=body)
+    paid = requests.post(  # the citizen pays on the platform's page
+        started["UrlThanhToan"], data={"result": "paid"}, timeout=10
+    )
+    paid.raise_for_status()
+    state = _payment_state(hub, reference)
+    say(f"3. payment {reference} of {body['SoTien']} VND: {state} (the platform called back)")
+    say(f"     lgsp payments show {reference}    lgsp trace {started['message_id']}")
+
+
+def _settled(hub: HubClient, message_id: str, timeout: float = 30) -> str:
+    deadline = time.monotonic() + timeout
+    while True:
+        status = hub.json("GET", f"/v1/messages/{message_id}")["status"]
+        if status in ("delivered", "dead") or time.monotonic() > deadline:
+            return status
+        time.sleep(0.3)
+
+
+def _payment_state(hub: HubClient, reference: str, timeout: float = 15) -> str:
+    deadline = time.monotonic() + timeout
+    while True:
+        state = hub.json("GET", f"/v1/payments/{reference}")["state"]
+        if state != "initiated" or time.monotonic() > deadline:
+            return state
+        time.sleep(0.2)

@@ -17,10 +17,12 @@ from dataclasses import dataclass, field
 
 from sandbox.dvcqg import DvcqgPortal
 from sandbox.emc import EmcCollector
+from sandbox.onestop import OnestopSystem
 from sandbox.payment import PaymentPlatform
 from sandbox.reporting import ReportingSystem
 from sandbox.rest_sink import RestSink
 from sandbox.server import SandboxServer
+from sandbox.sms import SmsGateway
 from sandbox.soap_service import SoapService
 from sandbox.vnpost import VnpostApi
 
@@ -65,6 +67,20 @@ SIMULATORS: tuple[Simulator, ...] = (
         lambda s: (
             f"{s.api_url}  Bearer {s.token}, partner {s.partner} / secret {s.secret}; "
             f"pay at {s.url}/pay/<MaThamChieu>"
+        ),
+    ),
+    Simulator(
+        "onestop",
+        5,
+        OnestopSystem,
+        lambda s: f"{s.url}  Bearer {s.token} or X-API-Key {s.api_key}",
+    ),
+    Simulator(
+        "sms",
+        6,
+        SmsGateway,
+        lambda s: (
+            f"{s.url}  Basic {s.username} / {s.password}, brandname " + ", ".join(s.brandnames)
         ),
     ),
     Simulator(

@@ -1,14 +1,17 @@
-"""``payments``: the payment ledger — ``list`` (admins), ``show REF`` and ``reconcile``.
+"""``payments``: online fees — ``init FILE`` (a system starts one), the ledger's ``list``
+(admins) and ``show REF``, and ``reconcile``.
 
-``list`` and ``show`` call the hub's API like the other client commands. ``reconcile`` is a
-process command: it runs ``hub.payments.reconcile`` on this machine's settings (the store and
-the connectors' secrets), as the scheduler does; ``--now`` moves the clock, e.g. to see what a
-run tomorrow would give up on.
+``init``, ``list`` and ``show`` call the hub's API like the other client commands.
+``reconcile`` is a process command: it runs ``hub.payments.reconcile`` on this machine's
+settings (the store and the connectors' secrets), as the scheduler does; ``--now`` moves the
+clock, e.g. to see what a run tomorrow would give up on.
 """
 
 from __future__ import annotations
 
+import sys
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Annotated
 from urllib.parse import quote
 
@@ -31,12 +34,35 @@ from hub.cli.common import (
     row,
 )
 
-__all__ = ["payments_list", "payments_reconcile", "payments_show"]
+__all__ = ["payments_init", "payments_list", "payments_reconcile", "payments_show"]
 
 payments_app = typer.Typer(
     help="Online fee payments (DVCQG payment platform).", no_args_is_help=True
 )
 app.add_typer(payments_app, name="payments")
+
+
+@payments_app.command("init")
+def payments_init(
+    file: Annotated[str, typer.Argument(help="The INIT business part (JSON), or - for stdin.")],
+    url: UrlOpt = DEFAULT_URL,
+    key: KeyOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Start a payment: prints its reference and the URL the citizen pays at."""
+    try:
+        body = sys.stdin.buffer.read() if file == "-" else Path(file).read_bytes()
+    except OSError as exc:
+        raise fail(f"cannot read {file}: {exc.strerror}") from None
+    with hub_errors():
+        started = client(url, key).json(
+            "POST", "/v1/payments", data=body, headers={"Content-Type": "application/json"}
+        )
+    if as_json:
+        emit(started, True)
+        return
+    out.print(f"initiated {started['MaThamChieu']}  pay at {started['UrlThanhToan']}", markup=False)
+    out.print(f"message {started['message_id']}", markup=False)
 
 
 @payments_app.command("list")

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import threading
 from typing import Annotated
 
 import typer
@@ -57,13 +58,20 @@ def serve(
         out.print(f"admin API key (shown once, also in {settings.admin_key_file}): {admin_key}")
     if demo:
         province = _sandbox(url)
-        demo_registry.seed(hub, province["rest-sink"].url, province["soap-service"].wsdl_url)
+        demo_registry.seed(hub, province)
+        demo_key = (settings.data_dir / "demo.key").read_text().strip()
         out.print(
-            "demo registry ready; try:\n"
+            "demo registry ready; the tour below runs as the one-stop system. Try too:\n"
             f"  export LGSP_API_KEY=$(cat {settings.data_dir / 'demo.key'})\n"
             "  .venv/bin/lgsp send dossier.status demo/dossier-status.json\n"
             "  .venv/bin/lgsp trace <id>"
         )
+        threading.Thread(
+            target=demo_registry.tour,
+            args=(url, demo_key, province, lambda line: out.print(line, markup=False)),
+            name="demo-tour",
+            daemon=True,
+        ).start()
     server.run(hub, host=host, port=port, worker_processes=workers, sock=sock)
 
 

@@ -8,8 +8,9 @@ for every fee, whether it was paid. The concepts, one module each:
 * ``ledger`` — the transactions and the only place their state changes;
 * ``callbacks`` — the platform's callback, authenticated by its checksum alone;
 * ``partner`` — QUERY and GET_BILL of one transaction through its connector instance;
-* ``reconcile`` — re-querying the transactions whose outcome the hub never heard;
-* ``settings`` — ``LGSP_PAYMENT_*``.
+* ``reconcile`` — re-querying the transactions whose outcome the hub never heard.
+
+Their settings are the hub's, ``LGSP_PAYMENT_*`` (``hub.config``).
 
 The protocol itself (checksums, ``ThoiGianGD``) is the payment connector's
 (``connectors.payment``), so the hub verifies callbacks with exactly the code that signs its

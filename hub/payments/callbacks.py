@@ -47,11 +47,11 @@ from sqlalchemy import insert, select
 from sqlalchemy.exc import IntegrityError
 
 from connectors.payment import callback_checksum, parse_time, partner_secret
+from hub.config import Settings
 from hub.content import loads_json
 from hub.context import Hub
 from hub.errors import Conflict, DeliveryError, NotFound, SchemaViolation, Unauthenticated
 from hub.payments.ledger import MOVES, State, locked, move
-from hub.payments.settings import PaymentSettings
 from hub.security import escape_controls, mask_text
 from hub.store.db import utcnow
 from hub.store.tables import connector_instances, payment_callbacks
@@ -94,9 +94,7 @@ class AmountMismatch(Conflict):
     code = "amount_mismatch"
 
 
-def receive(
-    hub: Hub, raw: bytes, remote_addr: str | None, settings: PaymentSettings
-) -> dict[str, str]:
+def receive(hub: Hub, raw: bytes, remote_addr: str | None, settings: Settings) -> dict[str, str]:
     """Verify and record one callback; the reply body (200), or the refusal raised."""
     fields = _fields(loads_json(raw))
     connector = _verify(hub, fields, remote_addr)
@@ -254,7 +252,7 @@ def _recorded(hub: Hub, fields: Mapping[str, Any]) -> str:
     return outcome
 
 
-def _answer(outcome: str, fields: Mapping[str, Any], settings: PaymentSettings) -> dict[str, str]:
+def _answer(outcome: str, fields: Mapping[str, Any], settings: Settings) -> dict[str, str]:
     """The reply to the platform: the configured body for an accepted callback, else the
     refusal its outcome stands for (the same every time it is replayed)."""
     reference = mask_text(fields["MaThamChieu"])
@@ -273,7 +271,7 @@ def _answer(outcome: str, fields: Mapping[str, Any], settings: PaymentSettings) 
     values = {"MaThamChieu": fields["MaThamChieu"], "MaGiaoDich": fields["MaGiaoDich"]}
     values["outcome"] = outcome
     reply = {}
-    for key, template in settings.callback_reply.items():
+    for key, template in settings.payment_callback_reply.items():
         for name, value in values.items():
             template = template.replace("{" + name + "}", value)
         reply[key] = template

@@ -1,5 +1,5 @@
 """Initiating a payment (``POST /v1/payments``). An INIT is a call of the synchronous hub
-service ``payment.init`` (``PaymentSettings.service``), so who may initiate payments (access
+service ``payment.init`` (````LGSP_PAYMENT_SERVICE````), so who may initiate payments (access
 rules), which payment connector instance serves them (routes), the trace and the message record
 are those of every synchronous call (``hub.calls``); what payments add is the ledger row, made
 once the platform has answered with its payment URL.
@@ -20,13 +20,13 @@ from sqlalchemy import select
 
 from hub.access import authorise
 from hub.calls import UpstreamError, call
+from hub.config import Settings
 from hub.content import loads_json
 from hub.context import Hub
 from hub.errors import MalformedInput, SchemaViolation
 from hub.model import Caller, Submission
 from hub.payload import Payload
 from hub.payments import ledger
-from hub.payments.settings import PaymentSettings
 from hub.store.db import utcnow
 from hub.store.tables import deliveries
 
@@ -41,18 +41,20 @@ class Initiated:
 
 
 def initiate(
-    hub: Hub, caller: Caller, raw: bytes, envelope: Submission, settings: PaymentSettings
+    hub: Hub, caller: Caller, raw: bytes, envelope: Submission, settings: Settings
 ) -> Initiated:
     """INIT through the payment service, then the ``initiated`` transaction. ``envelope``
     carries the request's headers (correlation and idempotency keys, ``X-LGSP-*``)."""
-    authorise(hub.registry, hub.denials, caller, settings.service, "call")
+    authorise(hub.registry, hub.denials, caller, settings.payment_service, "call")
     body = loads_json(raw)
     reference, amount, dossier = _business(body)
     with hub.reader.connect() as conn:
         if ledger.known(conn, reference):
             raise ledger.already(reference)
     data = json.dumps({**body, "LoaiBanTin": "INIT"}, ensure_ascii=False).encode("utf-8")
-    sub = replace(envelope, service=settings.service, payload=Payload.of(data, "application/json"))
+    sub = replace(
+        envelope, service=settings.payment_service, payload=Payload.of(data, "application/json")
+    )
     answer = call(hub, caller, sub)
     try:
         result = loads_json(answer.body)
@@ -62,8 +64,8 @@ def initiate(
     partner = result.get("MaDoiTac") if isinstance(result, dict) else None
     if not isinstance(url, str) or not isinstance(partner, str):
         raise UpstreamError(
-            f"the partner behind {settings.service!r} did not answer like the payment platform "
-            "(no UrlThanhToan or MaDoiTac): is its route on a payment connector?",
+            f"the partner behind {settings.payment_service!r} did not answer like the payment "
+            "platform (no UrlThanhToan or MaDoiTac): is its route on a payment connector?",
             message_id=answer.message_id,
         )
     with hub.reader.connect() as conn:

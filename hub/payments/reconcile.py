@@ -26,7 +26,6 @@ from hub.context import Hub
 from hub.errors import HubError
 from hub.payments.ledger import UNKNOWN, State, move
 from hub.payments.partner import apply_query, ask
-from hub.payments.settings import PaymentSettings, payment_settings
 from hub.security import mask_text
 from hub.store.db import utcnow
 from hub.store.tables import payment_transactions as payments
@@ -55,15 +54,14 @@ class Report:
 def reconcile(
     hub: Hub,
     now: datetime | None = None,
-    settings: PaymentSettings | None = None,
     limit: int = 1000,
 ) -> Report:
     """Re-query the unknown transactions due at ``now`` (at most ``limit``, oldest first) and
-    give up on those past the window."""
-    settings = settings or payment_settings()
+    give up on those past the window (``LGSP_PAYMENT_RECONCILE_*``)."""
+    settings = hub.settings
     now = (now or utcnow()).astimezone(UTC)
-    due_before = now - timedelta(seconds=settings.reconcile_after_seconds)
-    oldest = now - timedelta(seconds=settings.reconcile_window_seconds)
+    due_before = now - timedelta(seconds=settings.payment_reconcile_after_seconds)
+    oldest = now - timedelta(seconds=settings.payment_reconcile_window_seconds)
     unknown = payments.c.state.in_([s.value for s in UNKNOWN])
     with hub.reader.connect() as conn:
         expired = (

@@ -27,7 +27,6 @@ from hub.payload import Payload
 from hub.payments import callbacks, ledger, partner
 from hub.payments.initiate import initiate
 from hub.payments.ledger import State
-from hub.payments.settings import payment_settings
 
 __all__ = ["router"]
 
@@ -71,13 +70,14 @@ class Payment(BaseModel):
     checks: int
 
 
-async def _json_body(request: Request) -> bytes:
-    """At most ``max_body_bytes`` of a JSON body; 415 and 413 before reading what it need not."""
+async def _json_body(request: Request, hub: HubDep) -> bytes:
+    """At most ``LGSP_PAYMENT_MAX_BODY_BYTES`` of a JSON body; 415 and 413 before reading what
+    it need not."""
     if media_family(request.headers.get("content-type", "")) != "json":
         raise UnsupportedMediaType(
             "the body must be application/json", accepted=["application/json"]
         )
-    limit = payment_settings().max_body_bytes
+    limit = hub.settings.payment_max_body_bytes
     declared = request.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > limit:
         raise PayloadTooLarge(f"body exceeds {limit} bytes", limit=limit)
@@ -90,9 +90,9 @@ async def _json_body(request: Request) -> bytes:
     return b"".join(chunks)
 
 
-async def _caller_body(request: Request, _caller: CallerDep) -> bytes:
+async def _caller_body(request: Request, hub: HubDep, _caller: CallerDep) -> bytes:
     """The INIT body, read only once the caller is authenticated."""
-    return await _json_body(request)
+    return await _json_body(request, hub)
 
 
 CallbackBody = Annotated[bytes, Depends(_json_body)]
@@ -172,7 +172,7 @@ def initiate_payment(
     request: Request, hub: HubDep, caller: CallerDep, body: InitBody
 ) -> JSONResponse:
     envelope = submission_from(request, Payload.of(b"", "application/json"), "", [])
-    done = initiate(hub, caller, body, envelope, payment_settings())
+    done = initiate(hub, caller, body, envelope, hub.settings)
     return JSONResponse(
         {
             "MaThamChieu": done.reference,
@@ -209,7 +209,7 @@ def initiate_payment(
 )
 def payment_callback(request: Request, hub: HubDep, body: CallbackBody) -> dict[str, str]:
     address = request.client.host if request.client else None
-    return callbacks.receive(hub, body, address, payment_settings())
+    return callbacks.receive(hub, body, address, hub.settings)
 
 
 @router.get(
