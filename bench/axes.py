@@ -35,18 +35,25 @@ from harness import (
     code_state,
     common_arguments,
     console,
+    open_loop,
+    round_trips,
     run_backends,
     start_hub,
 )
 from rich.table import Table
+from run import summary
 
 from connectors.dvcqg import DvcqgConnector
+from connectors.population import PopulationConnector
 from hub.connector import OutboundMessage
 from hub.ids import new_id
 from hub.payload import Payload
 from sandbox.dvcqg import DvcqgPortal
+from sandbox.ndxp import NdxpGateway
 
 DOSSIER_SERVICE = "dossier.sync"
+LOOKUP_SERVICE = "citizen.verify"
+GROUNDS = {"X-LGSP-Purpose": "bench", "X-LGSP-Officer": "cb-bench"}
 
 
 def dossier(code: str) -> dict[str, Any]:
@@ -188,20 +195,166 @@ def dvcqg_group(backend: str, args: argparse.Namespace) -> dict[str, Any]:
     return out
 
 
+def population_config(gateway: NdxpGateway, secret: Path) -> dict[str, Any]:
+    return {
+        "url": gateway.url,
+        "consumer_key": gateway.consumer_key,
+        "consumer_secret_file": str(secret),
+        "context": "csdldc",
+        "version": gateway.version,
+        "form": "soap",
+        "MaDVC": "1.000001.000.00.00.H49",
+        "MaTichHop": "TH-H49-01",
+        "MaDonVi": "000.00.00.H49",
+        "MaDichVu": "033",
+        "timeout_seconds": 30,
+    }
+
+
+def lookups(gateway: NdxpGateway, n: int) -> list[bytes]:
+    """Verifications of the gateway's citizens, round robin."""
+    people = list(gateway.citizens.values())
+    return [
+        json.dumps(
+            {
+                "SoDinhDanh": c.SoDinhDanh,
+                "HoVaTen": c.HoVaTen,
+                "NgayThangNamSinh": c.NgaySinh,
+            },
+            ensure_ascii=False,
+        ).encode()
+        for c in (people[i % len(people)] for i in range(n))
+    ]
+
+
+def population_group(backend: str, args: argparse.Namespace) -> dict[str, Any]:
+    """Closed loop max rate, then an open loop at half the hub's max: hub vs the connector."""
+    with contextlib.ExitStack() as stack:
+        gateway = stack.enter_context(NdxpGateway())
+        hub = start_hub(backend, args, stack)
+        secret = hub.data / "ndxp.secret"
+        secret.write_text(gateway.consumer_secret)
+        config = population_config(gateway, secret)
+        hub.admin.json(
+            "POST",
+            "/v1/services",
+            json={
+                "code": LOOKUP_SERVICE,
+                "name": LOOKUP_SERVICE,
+                "mode": "sync",
+                "request_schema": "citizen-verify.v1.json",
+                "personal_data": True,
+            },
+        )
+        hub.admin.json(
+            "POST",
+            "/v1/access-rules",
+            json={"system_code": SENDER, "service_code": LOOKUP_SERVICE},
+        )
+        hub.admin.json(
+            "POST",
+            "/v1/connectors",
+            json={"name": "population", "type": "population", "config": config},
+        )
+        hub.admin.json(
+            "POST",
+            "/v1/routes",
+            json={"name": "population", "connector": "population", "service_code": LOOKUP_SERVICE},
+        )
+        connector = PopulationConnector("population-direct", config)
+        stack.callback(connector.close)
+        bodies = lookups(gateway, args.lookups)
+        url, headers = (
+            f"{hub.url}/v1/services/{LOOKUP_SERVICE}/call",
+            {
+                **hub.headers(),
+                **GROUNDS,
+            },
+        )
+
+        def via_hub(s: requests.Session, i: int) -> str:
+            r = s.post(url, data=bodies[i % len(bodies)], headers=headers, timeout=60)
+            if r.status_code != 200:
+                raise RuntimeError(f"HTTP {r.status_code}: {r.text[:150]}")
+            return ""
+
+        def direct(_: requests.Session, i: int) -> str:
+            message = OutboundMessage(
+                id=new_id(),
+                correlation_id=new_id(),
+                sender_agency="000.00.00.H49",
+                sender_system=SENDER,
+                service=LOOKUP_SERVICE,
+                recipient=None,
+                content_type="application/json",
+                payload=Payload.of(bodies[i % len(bodies)], "application/json"),
+                headers={"x-lgsp-officer": GROUNDS["X-LGSP-Officer"]},
+            )
+            connector.deliver(message, timeout=60)
+            return ""
+
+        t, n, c = args.phase_timeout, len(bodies), args.concurrency
+        blast(min(n, 50), c, via_hub, t)  # warm-up: token, connections, caches
+        blast(min(n, 50), c, direct, t)
+        runs = []
+        for r in range(args.repeat):
+            run: dict[str, Any] = {
+                "closed_hub": round_trips(blast(n, c, via_hub, t)),
+                "closed_direct": round_trips(blast(n, c, direct, t)),
+            }
+            rate = run["closed_hub"]["per_s"] / 2
+            count = max(20, round(rate * args.open_seconds))
+            run["open_rate"] = rate
+            run["open_hub"] = round_trips(open_loop(count, rate, via_hub, t))
+            run["open_direct"] = round_trips(open_loop(count, rate, direct, t))
+            run["ratio"] = run["closed_hub"]["per_s"] / run["closed_direct"]["per_s"]
+            run["added_p50_ms"] = run["open_hub"]["p50_ms"] - run["open_direct"]["p50_ms"]
+            run["added_p99_ms"] = run["open_hub"]["p99_ms"] - run["open_direct"]["p99_ms"]
+            runs.append(run)
+            console.print(
+                f"  repeat {r + 1}: lookups hub {run['closed_hub']['per_s']:.0f}/s vs direct "
+                f"{run['closed_direct']['per_s']:.0f}/s; at {rate:.0f}/s "
+                f"+{run['added_p50_ms']:.1f}/+{run['added_p99_ms']:.1f} ms p50/p99"
+            )
+    return {"runs": runs, "median": summary(runs)}
+
+
 def bench(backend: str, args: argparse.Namespace) -> dict[str, Any]:
-    return {"code": code_state(), "dvcqg": dvcqg_group(backend, args)}
+    out: dict[str, Any] = {"code": code_state()}
+    if not args.skip_population:
+        out["population"] = population_group(backend, args)
+    if not args.skip_dvcqg:
+        out["dvcqg"] = dvcqg_group(backend, args)
+    return out
 
 
 def render(backend: str, res: dict[str, Any]) -> None:
     table = Table(title=f"national axes — {backend}")
-    for col in ("figure", "through the hub", "direct (same run)", "ratio"):
+    for col in ("figure", "through the hub", "direct (same run)", "ratio", "goal"):
         table.add_column(col)
-    for size, row in res["dvcqg"].items():
+    if "population" in res:
+        m = res["population"]["median"]
+        table.add_row(
+            "population lookup, max rate",
+            f"{m['closed_hub']['per_s']:.0f}/s",
+            f"{m['closed_direct']['per_s']:.0f}/s",
+            f"{m['ratio']:.2f}",
+            "≥ 0.50",
+        )
+        table.add_row(
+            f"population lookup, p50 / p99 at {m['open_rate']:.0f}/s",
+            f"{m['open_hub']['p50_ms']:.1f} / {m['open_hub']['p99_ms']:.1f} ms",
+            f"{m['open_direct']['p50_ms']:.1f} / {m['open_direct']['p99_ms']:.1f} ms",
+            f"+{m['added_p50_ms']:.1f} / +{m['added_p99_ms']:.1f} ms",
+            "p99 ≤ +25 ms",
+        )
+    for size, row in res.get("dvcqg", {}).items():
         table.add_row(
             f"DVCQG DongBoHoSoMC, {size} per message",
             f"{row['hub_per_s']:.0f} dossiers/s",
             f"{row['direct_per_s']:.0f} dossiers/s",
             f"{row['ratio']:.2f}",
+            "",
         )
     console.print(table)
 
@@ -212,6 +365,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--dossiers", type=int, default=1000, help="dossiers per batch size")
     parser.add_argument("--batch-sizes", type=int, nargs="+", default=[1, 10, 100])
     parser.add_argument("--concurrency", "-c", type=int, default=8)
+    parser.add_argument("--lookups", type=int, default=600, help="population lookups per loop")
+    parser.add_argument("--open-seconds", type=float, default=10.0)
+    parser.add_argument("--skip-population", action="store_true")
+    parser.add_argument("--skip-dvcqg", action="store_true")
     args = parser.parse_args(argv)
     return run_backends("axes", args, lambda b: bench(b, args), render)
 

@@ -52,7 +52,6 @@ has this message's personal values, secrets and the session removed, then runs o
 from __future__ import annotations
 
 import json
-import re
 import threading
 import time
 from collections.abc import Iterable, Mapping
@@ -61,19 +60,24 @@ from functools import cached_property
 from typing import Any
 
 from connectors.http import (
-    ENV_NAME,
     HTTP_CLIENT_PROPERTIES,
     TIMEOUT_SCHEMA,
     auth_headers,
     header_value,
     make_session,
+    mask_emails,
+    mask_numbers,
     origin,
-    read_answer,
+    partner_codes,
     redact,
+    request_health,
     resolve_secret,
+    secret_properties,
+    secret_rule,
+    send_json,
     status_error,
     timeouts,
-    transport_error,
+    url_property,
 )
 from connectors.http_check import (
     PROBE_TIMEOUT_CAP,
@@ -102,17 +106,13 @@ EXISTS = frozenset({"3", "-3"})
 MAX_BODY_BYTES = 32 * 1024 * 1024  # a batch of dossiers is parsed whole
 MAX_ANSWER_BYTES = 16 * 1024 * 1024  # a whole catalogue (LayDanhSachTTHC) is one answer
 PERSONAL_FIELDS = ("ChuHoSo", "SoGiayToChuHoSo", "SoDienThoai", "Email", "EmailNguoiUyQuyen")
-_CODE = {"type": "string", "pattern": "^-?[0-9A-Za-z_]{1,20}$"}
-_FORBIDDEN: dict[str, Any] = {"not": {}}
-_ID_DIGITS = re.compile(r"(?<![0-9])[0-9]{9,12}(?![0-9])")
-_EMAIL = re.compile(r"[^\s@'\"]+@([A-Za-z0-9-]+\.)+[A-Za-z]{2,}")
+ERROR_CODE = "^-?[0-9A-Za-z_]{1,20}$"
 
 
 def mask_personal(text: str) -> str:
     """``text`` with ID/phone-like digit runs (9-12 digits) cut to their last 3 and e-mail
     addresses hidden (connectors cannot use ``hub.security``)."""
-    text = _ID_DIGITS.sub(lambda m: "*" * (len(m[0]) - 3) + m[0][-3:], text)
-    return _EMAIL.sub("***@***", text)
+    return mask_emails(mask_numbers(text))
 
 
 @dataclass
@@ -154,19 +154,10 @@ class DvcqgConnector(Connector):
         "additionalProperties": False,
         "dependentRequired": {"client_key": ["client_cert"]},
         "properties": {
-            "url": {
-                "type": "string",
-                "pattern": "^https?://[^/\\s]+",
-                "description": "service endpoint every call is POSTed to (not public)",
-            },
-            "login_url": {
-                "type": "string",
-                "pattern": "^https?://[^/\\s]+",
-                "description": "session login endpoint (not public)",
-            },
+            "url": url_property("service endpoint every call is POSTed to (not public)"),
+            "login_url": url_property("session login endpoint (not public)"),
             "username": {"type": "string", "minLength": 1, "maxLength": 200},
-            "password_env": {"type": "string", "pattern": ENV_NAME},
-            "password_file": {"type": "string", "minLength": 1},
+            **secret_properties("password", "the portal account's password"),
             "dstcode": {
                 "type": "string",
                 "minLength": 1,
@@ -175,26 +166,20 @@ class DvcqgConnector(Connector):
             },
             "madonvi": {"type": "string", "minLength": 1, "maxLength": 64},
             "service": {"enum": list(SERVICES), "description": "when a body names none"},
-            "session_expired_codes": {
-                "type": "array",
-                "items": _CODE,
-                "uniqueItems": True,
-                "default": ["-2"],
-                "description": "error_code values meaning the session expired: log in again",
-            },
-            "retryable_codes": {
-                "type": "array",
-                "items": _CODE,
-                "uniqueItems": True,
-                "default": ["-1"],
-                "description": "error_code values meaning system error/busy: retry later",
-            },
+            "session_expired_codes": partner_codes(
+                ERROR_CODE,
+                default=["-2"],
+                description="error_code values meaning the session expired: log in again",
+            ),
+            "retryable_codes": partner_codes(
+                ERROR_CODE,
+                default=["-1"],
+                description="error_code values meaning system error/busy: retry later",
+            ),
             "timeout_seconds": TIMEOUT_SCHEMA,
             **HTTP_CLIENT_PROPERTIES,
         },
-        "if": {"required": ["password_file"]},
-        "then": {"properties": {"password_env": _FORBIDDEN}},
-        "else": {"required": ["password_env"]},
+        **secret_rule("password"),
     }
 
     def __init__(self, name: str, config: Mapping[str, Any]) -> None:
@@ -322,26 +307,17 @@ class DvcqgConnector(Connector):
         self, url: str, payload: dict[str, Any], headers: dict[str, str], call: _Call
     ) -> tuple[dict[str, Any], bytes, str]:
         """POST JSON, read the answer: (the JSON object, its bytes, its error_code as text)."""
-        data = json.dumps(payload, ensure_ascii=False).encode()
-        try:
-            response = self._http.post(
-                url,
-                data=data,
-                headers={
-                    "Content-Type": "application/json; charset=utf-8",
-                    "Accept": "application/json",
-                    **headers,
-                    **call.gateway,
-                },
-                timeout=call.timeout(self.config),
-                stream=True,
-                allow_redirects=False,
-            )
-            raw, truncated = read_answer(response, MAX_ANSWER_BYTES)
-        except DeliveryError:
-            raise
-        except Exception as exc:  # noqa: BLE001 - the seam: nothing from requests escapes
-            raise transport_error(exc, f"{self.name}: {origin(url)}", call.scrub) from None
+        response, raw, truncated = send_json(
+            self._http,
+            "POST",
+            url,
+            payload,
+            {"Accept": "application/json", **headers, **call.gateway},
+            name=self.name,
+            timeout=call.timeout(self.config),
+            secrets=call.scrub,
+            limit=MAX_ANSWER_BYTES,
+        )
         if not 200 <= response.status_code < 300:
             error = status_error(response, raw, self.name, call.scrub)
             excerpt = error.details.get("response_excerpt")
@@ -394,8 +370,7 @@ class DvcqgConnector(Connector):
 
     # --- test connection -----------------------------------------------------------------------
     def health(self) -> Health:
-        request = next(r for r in self.check() if r.name in ("request", "check"))
-        return Health(request.status == "ok", request.detail)
+        return request_health(self.check())
 
     def check(self) -> list[CheckResult]:
         """Secrets, TLS files, DNS and TCP of both endpoints, then one real login (``request``

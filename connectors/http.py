@@ -13,8 +13,10 @@ a cap, and secrets are resolved per request and scrubbed from every error messag
 
 from __future__ import annotations
 
+import json
 import os
-from collections.abc import Iterable, Iterator, Mapping
+import re
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -24,6 +26,7 @@ import requests
 from requests.adapters import HTTPAdapter
 from urllib3.exceptions import TimeoutError as Urllib3Timeout
 
+from hub.connector import CheckResult, DeliveryResult, Health
 from hub.errors import (
     DeliveryError,
     LocalDeliveryError,
@@ -36,27 +39,44 @@ __all__ = [
     "AUTH_SCHEMA",
     "DEFAULT_CONNECT_TIMEOUT",
     "DEFAULT_READ_TIMEOUT",
+    "EMAIL",
     "ENV_NAME",
     "HEADER_NAME",
     "HTTP_CLIENT_PROPERTIES",
     "INLINE_BODY_BYTES",
+    "JSON_CONTENT_TYPE",
     "MAX_ANSWER_BYTES",
+    "PERSONAL_NUMBERS",
     "TIMEOUT_SCHEMA",
     "TRANSIENT_STATUSES",
+    "URL_PATTERN",
     "SizedStream",
+    "answer_result",
     "auth_headers",
     "excerpt",
     "header_value",
+    "json_object",
+    "keep_last3",
     "make_session",
+    "mask_emails",
+    "mask_error",
+    "mask_numbers",
+    "mask_values",
     "origin",
+    "partner_codes",
     "payload_body",
     "read_answer",
     "redact",
+    "request_health",
     "resolve_secret",
     "root_cause",
+    "secret_properties",
+    "secret_rule",
+    "send_json",
     "status_error",
     "timeouts",
     "transport_error",
+    "url_property",
 ]
 
 HEADER_NAME = r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$"
@@ -66,6 +86,11 @@ DEFAULT_READ_TIMEOUT = 30.0
 TRANSIENT_STATUSES = frozenset({408, 425, 429})
 INLINE_BODY_BYTES = 1024 * 1024  # below this a body is sent from memory, above it streamed
 MAX_ANSWER_BYTES = 1024 * 1024  # what is kept of a partner's answer
+URL_PATTERN = "^https?://[^/\\s]+"  # a partner's URL: http(s) and a host
+JSON_CONTENT_TYPE = "application/json; charset=utf-8"
+# ID numbers (9-digit CMND, 12-digit CCCD) and phone numbers: what a partner may echo of a citizen
+PERSONAL_NUMBERS = re.compile(r"(?<![0-9])[0-9]{9,12}(?![0-9])")
+EMAIL = re.compile(r"[^\s@'\"]+@([A-Za-z0-9-]+\.)+[A-Za-z]{2,}")
 FORBIDDEN: dict[str, Any] = {"not": {}}  # not `False`: jsonschema then omits the field's path
 _SAFE_HEADER_CHARS = "".join(chr(c) for c in range(0x20, 0x7F) if chr(c) != "%")
 
@@ -168,6 +193,44 @@ TIMEOUT_SCHEMA: dict[str, Any] = {
         "read": {"type": "number", "exclusiveMinimum": 0},
     },
 }
+
+
+def url_property(description: str) -> dict[str, Any]:
+    """Schema of a partner URL in a configuration: http(s) with a host, so a typo is refused when
+    the connector is registered rather than at the first delivery."""
+    return {"type": "string", "pattern": URL_PATTERN, "description": description}
+
+
+def secret_properties(kind: str, what: str) -> dict[str, Any]:
+    """Schema properties of a secret reference ``<kind>_env``/``<kind>_file`` (what
+    ``resolve_secret(config, kind)`` reads): a configuration names a secret, never holds it.
+    Pair it with ``secret_rule(kind)``."""
+    return {
+        f"{kind}_env": {
+            "type": "string",
+            "pattern": ENV_NAME,
+            "description": f"environment variable holding {what}",
+        },
+        f"{kind}_file": {
+            "type": "string",
+            "minLength": 1,
+            "description": f"file holding {what} (re-read per message)",
+        },
+    }
+
+
+def secret_rule(kind: str) -> dict[str, Any]:
+    """The schema rule (``if``/``then``/``else``, to spread into the top level) that exactly one
+    of ``<kind>_env`` and ``<kind>_file`` is given, worded so an error names the field."""
+    return _exactly_one(f"{kind}_env", f"{kind}_file")
+
+
+def partner_codes(pattern: str | None = None, **keywords: Any) -> dict[str, Any]:
+    """Schema of a list of a partner's own answer codes (which mean success, retry …): distinct
+    strings, each of ``pattern`` when given; ``keywords`` add a ``default``, a ``description``.
+    Partners' codes are not public, so connectors let the province configure them."""
+    code = {"type": "string", "pattern": pattern} if pattern else {"type": "string", "minLength": 1}
+    return {"type": "array", "uniqueItems": True, "items": code, **keywords}
 
 
 # --- sessions and credentials ------------------------------------------------------------------
@@ -312,6 +375,77 @@ def excerpt(
     return redact(text[:length], secrets)
 
 
+def send_json(
+    session: requests.Session,
+    method: str,
+    url: str,
+    body: Any,
+    headers: Mapping[str, str],
+    *,
+    name: str,
+    timeout: tuple[float, float],
+    secrets: Iterable[str] = (),
+    params: Mapping[str, Any] | None = None,
+    limit: int = MAX_ANSWER_BYTES,
+) -> tuple[requests.Response, bytes, bool]:
+    """One call to a JSON API as every such partner type makes it: ``body`` (``None``: none)
+    sent as UTF-8 JSON, redirects not followed, at most ``limit`` bytes of the answer read; the
+    response, those bytes and whether they were cut. A failure to talk is raised as
+    ``transport_error`` (secrets scrubbed); judging the status is the caller's
+    (``status_error``), as partners put their own codes in error answers."""
+    try:
+        data = None
+        if body is not None:
+            data = json.dumps(body, ensure_ascii=False).encode("utf-8")
+            headers = {**headers, "Content-Type": JSON_CONTENT_TYPE}
+        response = session.request(
+            method,
+            url,
+            params=params,
+            data=data,
+            headers=headers,
+            stream=True,
+            allow_redirects=False,
+            timeout=timeout,
+        )
+        answer, truncated = read_answer(response, limit)
+    except DeliveryError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - the seam: nothing from requests escapes
+        raise transport_error(exc, f"{name}: {origin(url)}", secrets) from None
+    return response, answer, truncated
+
+
+def answer_result(
+    response: requests.Response,
+    answer: bytes,
+    truncated: bool,
+    details: dict[str, Any],
+    remote_status: str | None = None,
+) -> DeliveryResult:
+    """The result of a delivery the partner accepted, its answer kept as it came: with its
+    content type (JSON when it names none), ``remote_status`` (default: the HTTP status) and
+    ``details``, plus ``response_truncated`` when ``read_answer`` cut the answer."""
+    if truncated:
+        details["response_truncated"] = True
+    return DeliveryResult(
+        remote_status=remote_status or str(response.status_code),
+        response=answer,
+        content_type=response.headers.get("Content-Type", "application/json"),
+        details=details,
+    )
+
+
+def json_object(answer: bytes) -> dict[str, Any]:
+    """``answer`` as a JSON object, or ``{}`` when it is not one (an HTML error page, a proxy's
+    text): the fields a partner's answer may carry are then simply absent."""
+    try:
+        body = json.loads(answer)
+    except (ValueError, UnicodeDecodeError):
+        return {}
+    return body if isinstance(body, dict) else {}
+
+
 # --- failures ----------------------------------------------------------------------------------
 def redact(text: str, secrets: Iterable[str]) -> str:
     for secret in secrets:
@@ -396,3 +530,55 @@ def origin(url: str) -> str:
     except ValueError:
         port = ""
     return f"{parts.scheme}://{parts.hostname}{port}"
+
+
+def request_health(checks: Iterable[CheckResult]) -> Health:
+    """``health()`` from ``check()``'s results: up when its ``request`` (or, if the check itself
+    failed, that) is ``ok`` — one meaning of "reachable" for the breaker and for admins."""
+    request = next(r for r in checks if r.name in ("request", "check"))
+    return Health(request.status == "ok", request.detail)
+
+
+# --- personal data -----------------------------------------------------------------------------
+def keep_last3(value: str) -> str:
+    """``value`` masked but for its last 3 characters (at least 3 stars): enough for a person to
+    tell which number it was, too little to use it."""
+    return "*" * max(len(value) - 3, 3) + value[-3:] if len(value) > 3 else "***"
+
+
+def mask_numbers(text: str, numbers: re.Pattern[str] = PERSONAL_NUMBERS) -> str:
+    """``text`` with every ID- or phone-like digit run (``numbers``) cut to its last 3: a partner
+    may echo a citizen's number in any form, not only the one that was sent."""
+    return numbers.sub(lambda m: keep_last3(m[0]), text)
+
+
+def mask_emails(text: str) -> str:
+    """``text`` with every e-mail address hidden (``***@***``)."""
+    return EMAIL.sub("***@***", text)
+
+
+def mask_values(text: str, masks: Mapping[str, str]) -> str:
+    """``text`` with each of a message's personal values (the keys of ``masks``) replaced by its
+    mask, longest first, so a value inside another (a number in an address) is not half-masked."""
+    for value in sorted(masks, key=len, reverse=True):
+        if value:
+            text = text.replace(value, masks[value])
+    return text
+
+
+def mask_error(error: DeliveryError, mask: Callable[[str], str]) -> DeliveryError:
+    """The same error (class, status, details) with ``mask`` applied to every text in it —
+    message, ``remote_status`` and details, nested ones too — since errors reach traces and
+    admins, and a partner's answer may quote personal data."""
+
+    def masked(value: Any) -> Any:
+        if isinstance(value, str):
+            return mask(value)
+        if isinstance(value, Mapping):
+            return {k: masked(v) for k, v in value.items()}
+        if isinstance(value, list | tuple):
+            return [masked(v) for v in value]
+        return value
+
+    details = {key: masked(value) for key, value in error.details.items()}
+    return type(error)(mask(error.message), remote_status=masked(error.remote_status), **details)

@@ -68,13 +68,19 @@ from connectors.http import (
     TIMEOUT_SCHEMA,
     TRANSIENT_STATUSES,
     auth_headers,
+    json_object,
+    keep_last3,
     make_session,
-    origin,
-    read_answer,
+    mask_error,
+    mask_numbers,
+    mask_values,
+    partner_codes,
     redact,
+    request_health,
+    send_json,
     status_error,
     timeouts,
-    transport_error,
+    url_property,
 )
 from connectors.http_check import http_checks, retarget
 from hub.connector import CheckResult, Connector, DeliveryResult, Health, OutboundMessage
@@ -130,7 +136,6 @@ MAX_REQUEST_BYTES = 1024 * 1024
 CHANGE_NAMESPACE = uuid.UUID("0b6f1c52-5d3e-4a8e-9a41-6f6e65737470")
 _ID_NUMBER = re.compile(r"\d{12}|\d{9}")
 _DIGITS = re.compile(r"(?<![\d])(?:\+84\d{9}|\d{9,12})(?!\d)")
-_CODES = {"type": "array", "uniqueItems": True, "items": {"type": "string", "minLength": 1}}
 
 
 class OnestopConnector(Connector):
@@ -144,7 +149,7 @@ class OnestopConnector(Connector):
         "required": ["url", "auth"],
         "additionalProperties": False,
         "properties": {
-            "url": {"type": "string", "pattern": "^https?://[^/\\s]+", "description": "API base"},
+            "url": url_property("API base"),
             "operation": {"enum": list(OPERATIONS), "default": "progress"},
             "paths": {
                 "type": "object",
@@ -152,9 +157,9 @@ class OnestopConnector(Connector):
                 "properties": {k: {"type": "string", "pattern": "^/\\S*$"} for k in DEFAULT_PATHS},
                 "description": "not public: the path of each endpoint under url",
             },
-            "transient_codes": {**_CODES, "description": "system codes worth retrying"},
-            "permanent_codes": {**_CODES, "description": "system codes never retried"},
-            "not_found_codes": {**_CODES, "description": "status: codes meaning 'no dossier'"},
+            "transient_codes": partner_codes(description="system codes worth retrying"),
+            "permanent_codes": partner_codes(description="system codes never retried"),
+            "not_found_codes": partner_codes(description="status: codes meaning 'no dossier'"),
             "status_names": {
                 "type": "object",
                 "additionalProperties": {"type": "string", "minLength": 1},
@@ -223,8 +228,7 @@ class OnestopConnector(Connector):
             raise _masked(exc, None) from None
 
     def health(self) -> Health:
-        request = next(r for r in self.check() if r.name in ("request", "check"))
-        return Health(request.status == "ok", request.detail)
+        return request_health(self.check())
 
     def check(self) -> list[CheckResult]:
         """Secrets, DNS, TCP, then one page of one item of the change feed (401: credentials)."""
@@ -382,30 +386,19 @@ class OnestopConnector(Connector):
     ) -> tuple[int, dict[str, Any]]:
         """The HTTP status and the system's success answer (with ``misses``, a miss as an empty
         ``data`` list); anything else raised as the hub's error."""
-        secrets: list[str] = []
-        try:
-            auth, secrets = auth_headers(self.config.get("auth"))
-            headers = {**auth, **extra, "Accept": "application/json"}
-            data = None
-            if body is not None:
-                data = json.dumps(body, ensure_ascii=False).encode("utf-8")
-                headers["Content-Type"] = "application/json; charset=utf-8"
-            response = self._session.request(
-                method,
-                url,
-                params=params,
-                data=data,
-                headers=headers,
-                stream=True,
-                allow_redirects=False,
-                timeout=timeouts(self.config, timeout),
-            )
-            answer, _ = read_answer(response)
-        except DeliveryError:
-            raise
-        except Exception as exc:  # noqa: BLE001 - the seam: nothing from requests escapes
-            raise transport_error(exc, f"{self.name}: {origin(url)}", secrets) from None
-        parsed = _json_object(answer)
+        auth, secrets = auth_headers(self.config.get("auth"))
+        response, answer, _ = send_json(
+            self._session,
+            method,
+            url,
+            body,
+            {**auth, **extra, "Accept": "application/json"},
+            name=self.name,
+            timeout=timeouts(self.config, timeout),
+            secrets=secrets,
+            params=params,
+        )
+        parsed = json_object(answer)
         code = _code(parsed)
         if 200 <= response.status_code < 300 and code in (None, "0"):
             return response.status_code, parsed
@@ -460,39 +453,16 @@ def mask_name(name: str) -> str:
 
 def mask_digits(text: str) -> str:
     """Every ID- or phone-like digit run in ``text`` masked, its last 3 digits kept."""
-    return _DIGITS.sub(lambda m: _keep_last3(m.group(0)), text)
+    return mask_numbers(text, _DIGITS)
 
 
 def _scrub(text: str, values: list[str]) -> str:
-    for value in sorted((v.strip() for v in values if v and v.strip()), key=len, reverse=True):
-        text = text.replace(value, _keep_last3(value))
-    return text
+    return mask_values(text, {v.strip(): keep_last3(v.strip()) for v in values if v})
 
 
 def _masked(error: DeliveryError, number: str | None) -> DeliveryError:
     """The same error with the ID number and any ID-/phone-like digits masked everywhere."""
-
-    def mask(value: Any) -> Any:
-        if isinstance(value, str):
-            return mask_digits(_scrub(value, [number or ""]))
-        if isinstance(value, list | tuple):
-            return [mask(v) for v in value]
-        return value
-
-    details = {key: mask(value) for key, value in error.details.items()}
-    return type(error)(mask(error.message), remote_status=mask(error.remote_status), **details)
-
-
-def _keep_last3(value: str) -> str:
-    return "*" * max(len(value) - 3, 3) + value[-3:] if len(value) > 3 else "***"
-
-
-def _json_object(answer: bytes) -> dict[str, Any]:
-    try:
-        body = json.loads(answer)
-    except (ValueError, UnicodeDecodeError):
-        return {}
-    return body if isinstance(body, dict) else {}
+    return mask_error(error, lambda text: mask_digits(_scrub(text, [number or ""])))
 
 
 def _remote_status(answer: Mapping[str, Any], http: int) -> str:

@@ -58,20 +58,22 @@ from connectors.http import (
     AUTH_SCHEMA,
     HTTP_CLIENT_PROPERTIES,
     TIMEOUT_SCHEMA,
+    auth_headers,
     make_session,
-    origin,
-    read_answer,
+    mask_numbers,
+    partner_codes,
     redact,
     resolve_secret,
+    secret_properties,
+    secret_rule,
+    send_json,
     status_error,
     timeouts,
-    transport_error,
+    url_property,
 )
-from connectors.http import auth_headers as http_auth_headers
 from connectors.http_check import http_checks, retarget
 from hub.connector import CheckResult, Connector, DeliveryResult, Health, OutboundMessage
 from hub.errors import (
-    DeliveryError,
     LocalDeliveryError,
     PermanentDeliveryError,
     TransientDeliveryError,
@@ -169,7 +171,6 @@ def partner_secret(config: Mapping[str, Any]) -> str:
 
 # --- the connector -----------------------------------------------------------------------------
 BEARER_AUTH = {"allOf": [AUTH_SCHEMA, {"properties": {"type": {"const": "bearer"}}}]}
-CODES = {"type": "array", "items": {"type": "string", "minLength": 1}, "uniqueItems": True}
 
 
 class PaymentConnector(Connector):
@@ -185,29 +186,22 @@ class PaymentConnector(Connector):
         "dependentRequired": {"client_key": ["client_cert"]},
         "properties": {
             **HTTP_CLIENT_PROPERTIES,
-            "url": {
-                "type": "string",
-                "pattern": "^https?://[^/\\s]+",
-                "description": "the platform's endpoint (not public: one for all operations)",
-            },
+            "url": url_property("the platform's endpoint (not public: one for all operations)"),
             "auth": BEARER_AUTH,
             "MaDoiTac": {"type": "string", "pattern": "^[^|\\s]{1,50}$"},
             "PhienBan": {"type": "string", "minLength": 1, "default": "1.0.6"},
-            "secret_env": {"type": "string", "pattern": "^[A-Za-z_][A-Za-z0-9_]*$"},
-            "secret_file": {"type": "string", "minLength": 1},
+            **secret_properties("secret", "the partner secret (MaXacThuc)"),
             "defaults": {
                 "type": "object",
                 "additionalProperties": False,
                 "properties": {name: {"type": "string"} for name in DEFAULTED},
                 "description": "INIT fields a caller need not know (not public)",
             },
-            "success_codes": {**CODES, "default": ["0", "00"]},
-            "transient_codes": {**CODES, "default": ["96"]},
+            "success_codes": partner_codes(default=["0", "00"]),
+            "transient_codes": partner_codes(default=["96"]),
             "timeout_seconds": TIMEOUT_SCHEMA,
         },
-        "if": {"required": ["secret_file"]},
-        "then": {"properties": {"secret_env": {"not": {}}}},
-        "else": {"required": ["secret_env"]},
+        **secret_rule("secret"),
     }
 
     def __init__(self, name: str, config: Mapping[str, Any]) -> None:
@@ -228,26 +222,18 @@ class PaymentConnector(Connector):
         secrets = [secret]
         url = self.config["url"]
         request = self._request(business, secret)
-        try:
-            auth, tokens = http_auth_headers(self.config["auth"])
-            secrets += tokens
-            response = self._session.post(
-                url,
-                data=json.dumps(request, ensure_ascii=False).encode("utf-8"),
-                headers={
-                    **auth,
-                    "Content-Type": "application/json; charset=utf-8",
-                    "Idempotency-Key": message.id,
-                },
-                stream=True,
-                allow_redirects=False,
-                timeout=timeouts(self.config, timeout),
-            )
-            answer, _ = read_answer(response)
-        except DeliveryError:
-            raise
-        except Exception as exc:  # noqa: BLE001 - the seam: nothing from requests escapes
-            raise transport_error(exc, f"{self.name}: {origin(url)}", secrets) from None
+        auth, tokens = auth_headers(self.config["auth"])
+        secrets += tokens
+        response, answer, _ = send_json(
+            self._session,
+            "POST",
+            url,
+            request,
+            {**auth, "Idempotency-Key": message.id},
+            name=self.name,
+            timeout=timeouts(self.config, timeout),
+            secrets=secrets,
+        )
         if not 200 <= response.status_code < 300:
             raise status_error(response, answer, self.name, secrets)
         code, result = self._answer(request, answer, secrets)
@@ -424,5 +410,5 @@ def _decoded(message: Any) -> dict[str, Any] | None:
 def _said(message: Any, secrets: list[str]) -> str:
     """The platform's explanation as one short line: digit runs masked, secrets scrubbed."""
     text = message if isinstance(message, str) else json.dumps(message, ensure_ascii=False)
-    text = _DIGITS.sub(lambda m: "*" * (len(m[0]) - 3) + m[0][-3:], " ".join(text.split()))
+    text = mask_numbers(" ".join(text.split()), _DIGITS)
     return redact(text[:200], secrets)

@@ -40,14 +40,16 @@ from typing import Any
 from connectors.http import (
     HTTP_CLIENT_PROPERTIES,
     TIMEOUT_SCHEMA,
+    answer_result,
     auth_headers,
+    json_object,
     make_session,
-    origin,
-    read_answer,
     redact,
+    request_health,
+    send_json,
     status_error,
     timeouts,
-    transport_error,
+    url_property,
 )
 from connectors.http_check import http_checks, retarget
 from hub.connector import CheckResult, Connector, DeliveryResult, Health, OutboundMessage
@@ -72,11 +74,7 @@ class ReportingConnector(Connector):
         "additionalProperties": False,
         "dependentRequired": {"client_key": ["client_cert"]},
         "properties": {
-            "url": {
-                "type": "string",
-                "pattern": "^https?://[^/\\s]+",
-                "description": "not public: the Government reporting system's submission URL",
-            },
+            "url": url_property("not public: the Government reporting system's submission URL"),
             "timeout_seconds": TIMEOUT_SCHEMA,
             **HTTP_CLIENT_PROPERTIES,
         },
@@ -88,28 +86,18 @@ class ReportingConnector(Connector):
 
     def deliver(self, message: OutboundMessage, timeout: float | None = None) -> DeliveryResult:
         report = self._report(message)
-        url, secrets = self.config["url"], []
-        try:
-            auth, secrets = auth_headers(self.config["auth"])
-            response = self._session.post(
-                url,
-                data=json.dumps(report, ensure_ascii=False).encode("utf-8"),
-                headers={
-                    **auth,
-                    "Content-Type": "application/json; charset=utf-8",
-                    "Accept": "application/json",
-                    "Idempotency-Key": message.id,
-                },
-                stream=True,
-                allow_redirects=False,
-                timeout=timeouts(self.config, timeout),
-            )
-            answer, truncated = read_answer(response)
-        except DeliveryError:
-            raise
-        except Exception as exc:  # noqa: BLE001 - the seam: nothing from requests escapes
-            raise transport_error(exc, f"{self.name}: {origin(url)}", secrets) from None
-        body = _json_object(answer)
+        auth, secrets = auth_headers(self.config["auth"])
+        response, answer, truncated = send_json(
+            self._session,
+            "POST",
+            self.config["url"],
+            report,
+            {**auth, "Accept": "application/json", "Idempotency-Key": message.id},
+            name=self.name,
+            timeout=timeouts(self.config, timeout),
+            secrets=secrets,
+        )
+        body = json_object(answer)
         if not 200 <= response.status_code < 300:
             error = status_error(response, answer, self.name, secrets)
             raise _refusal(error, body, report, secrets)
@@ -120,18 +108,10 @@ class ReportingConnector(Connector):
         }
         if "version" in body:
             details["version"] = body["version"]
-        if truncated:
-            details["response_truncated"] = True
-        return DeliveryResult(
-            remote_status=str(response.status_code),
-            response=answer,
-            content_type=response.headers.get("Content-Type", "application/json"),
-            details=details,
-        )
+        return answer_result(response, answer, truncated, details)
 
     def health(self) -> Health:
-        request = next(r for r in self.check() if r.name in ("request", "check"))
-        return Health(request.status == "ok", request.detail)
+        return request_health(self.check())
 
     def check(self) -> list[CheckResult]:
         return http_checks(self.config, self._session, self.config["url"], "HEAD")
@@ -187,11 +167,3 @@ def _refusal(
     said = redact(str(partner.get("message") or "")[:300], secrets)
     message = f"{error.message}: {partner['code']}" + (f" ({said})" if said else "")
     return type(error)(message, remote_status=f"error:{partner['code']}", **details)
-
-
-def _json_object(answer: bytes) -> dict[str, Any]:
-    try:
-        body = json.loads(answer)
-    except (ValueError, UnicodeDecodeError):
-        return {}
-    return body if isinstance(body, dict) else {}

@@ -64,18 +64,26 @@ from collections.abc import Mapping
 from typing import Any
 
 from connectors.http import (
-    ENV_NAME,
     HTTP_CLIENT_PROPERTIES,
     TIMEOUT_SCHEMA,
+    answer_result,
     excerpt,
+    json_object,
+    keep_last3,
     make_session,
-    origin,
-    read_answer,
+    mask_error,
+    mask_numbers,
+    mask_values,
+    partner_codes,
     redact,
+    request_health,
     resolve_secret,
+    secret_properties,
+    secret_rule,
+    send_json,
     status_error,
     timeouts,
-    transport_error,
+    url_property,
 )
 from connectors.http_check import (
     PROBE_TIMEOUT_CAP,
@@ -119,6 +127,7 @@ DEFAULT_FIELDS = {
 DEFAULT_PERSONAL_PARAMS = ("ChuHoSo", "HoVaTen", "SoDinhDanh", "SoDienThoai", "Email", "DiaChi")
 MAX_MESSAGE_BYTES = 64 * 1024
 MIN_MASKED = 4  # shorter values are not searched for: masking "A" would mask every A
+GATEWAY_CODE = "^[0-9A-Za-z_-]{1,20}$"
 TEMPLATE = r"^(?:[^{}]|\{\{|\}\}|\{[A-Za-z_][A-Za-z0-9_]*\})+$"
 _PLACEHOLDER = re.compile(r"\{\{|\}\}|\{([A-Za-z_][A-Za-z0-9_]*)\}")
 _MOBILE = re.compile(r"[35789]\d{8}")  # after the country code: 03x 05x 07x 08x 09x numbers
@@ -147,7 +156,7 @@ class SmsConnector(Connector):
         "additionalProperties": False,
         "dependentRequired": {"client_key": ["client_cert"]},
         "properties": {
-            "url": {"type": "string", "pattern": "^https?://[^/\\s]+"},
+            "url": url_property("not public: the gateway's API base (paths are appended)"),
             "paths": {
                 "type": "object",
                 "additionalProperties": False,
@@ -155,8 +164,7 @@ class SmsConnector(Connector):
                 "description": "not public: the gateway's send and balance paths under url",
             },
             "username": {"type": "string", "minLength": 1, "maxLength": 100},
-            "password_env": {"type": "string", "pattern": ENV_NAME},
-            "password_file": {"type": "string", "minLength": 1},
+            **secret_properties("password", "the gateway account's password"),
             "brandname": {
                 "type": "string",
                 "pattern": "^[A-Za-z0-9 ._-]{1,11}$",
@@ -176,8 +184,8 @@ class SmsConnector(Connector):
                 "description": "send Vietnamese without diacritics (đ->d), as many contracts want",
             },
             "max_segments": {"type": "integer", "minimum": 1, "maximum": 10, "default": 3},
-            "success_codes": {"$ref": "#/$defs/codes", "default": ["100"]},
-            "retryable_codes": {"$ref": "#/$defs/codes", "default": ["99", "103"]},
+            "success_codes": partner_codes(GATEWAY_CODE, default=["100"]),
+            "retryable_codes": partner_codes(GATEWAY_CODE, default=["99", "103"]),
             "personal_params": {
                 "type": "array",
                 "items": {"type": "string", "minLength": 1},
@@ -192,16 +200,7 @@ class SmsConnector(Connector):
             "timeout_seconds": TIMEOUT_SCHEMA,
             **{k: v for k, v in HTTP_CLIENT_PROPERTIES.items() if k != "auth"},
         },
-        "$defs": {
-            "codes": {
-                "type": "array",
-                "uniqueItems": True,
-                "items": {"type": "string", "pattern": "^[0-9A-Za-z_-]{1,20}$"},
-            }
-        },
-        "if": {"required": ["password_file"]},
-        "then": {"properties": {"password_env": {"not": {}}}},
-        "else": {"required": ["password_env"]},
+        **secret_rule("password"),
     }
 
     def __init__(self, name: str, config: Mapping[str, Any]) -> None:
@@ -224,8 +223,7 @@ class SmsConnector(Connector):
             raise sms.masked_error(exc) from None
 
     def health(self) -> Health:
-        request = next(r for r in self.check() if r.name in ("request", "check"))
-        return Health(request.status == "ok", request.detail)
+        return request_health(self.check())
 
     def check(self) -> list[CheckResult]:
         """Secrets, DNS, TCP, then the balance query with the credentials (401: ``auth`` fail)."""
@@ -300,7 +298,7 @@ class SmsConnector(Connector):
         sms.segments = count
 
     def _send(self, message: OutboundMessage, sms: _Sms, timeout: float | None) -> DeliveryResult:
-        url, secrets, f = self._url("send"), [], self._fields
+        url, f = self._url("send"), self._fields
         request = {
             f["brandname"]: self.config["brandname"],
             f["phone"]: sms.phone,
@@ -308,22 +306,18 @@ class SmsConnector(Connector):
             f["unicode"]: sms.encoding == "ucs2",
             f["request_id"]: message.id,
         }
-        try:
-            headers, secrets = self._credentials()
-            response = self._session.post(
-                url,
-                data=json.dumps(request, ensure_ascii=False).encode("utf-8"),
-                headers={**headers, "Content-Type": "application/json; charset=utf-8"},
-                stream=True,
-                allow_redirects=False,
-                timeout=timeouts(self.config, timeout),
-            )
-            answer, truncated = read_answer(response)
-        except DeliveryError:
-            raise
-        except Exception as exc:  # noqa: BLE001 - the seam: nothing from requests escapes
-            raise transport_error(exc, f"{self.name}: {origin(url)}", secrets) from None
-        body, http = _json_object(answer), response.status_code
+        headers, secrets = self._credentials()
+        response, answer, truncated = send_json(
+            self._session,
+            "POST",
+            url,
+            request,
+            headers,
+            name=self.name,
+            timeout=timeouts(self.config, timeout),
+            secrets=secrets,
+        )
+        body, http = json_object(answer), response.status_code
         code = _code(body.get(f["code"]))
         if not 200 <= http < 300:
             error = status_error(response, answer, self.name, secrets)
@@ -354,14 +348,7 @@ class SmsConnector(Connector):
             "segments": counted if isinstance(counted, int) else sms.segments,
             "encoding": sms.encoding,
         }
-        if truncated:
-            details["response_truncated"] = True
-        return DeliveryResult(
-            remote_status=f"code:{code}",
-            response=answer,
-            content_type=response.headers.get("Content-Type", "application/json"),
-            details=details,
-        )
+        return answer_result(response, answer, truncated, details, f"code:{code}")
 
     def _credentials(self) -> tuple[dict[str, str], list[str]]:
         """The Basic header and the values to scrub (the password and the encoded pair)."""
@@ -401,26 +388,15 @@ class _Sms:
             if isinstance(value, str | int) and not isinstance(value, bool):
                 if len(str(value).strip()) >= MIN_MASKED:
                     values[str(value).strip()] = "***"
-        for value in sorted(values, key=len, reverse=True):
-            text = text.replace(value, values[value])
-        return _DIGITS.sub(lambda m: _keep_last3(m.group(0)), text) if any_digits else text
-
-    def _deep(self, value: Any) -> Any:
-        if isinstance(value, str):
-            return self.mask(value)
-        if isinstance(value, Mapping):
-            return {k: self._deep(v) for k, v in value.items()}
-        if isinstance(value, list | tuple):
-            return [self._deep(v) for v in value]
-        return value
+        text = mask_values(text, values)
+        return mask_numbers(text, _DIGITS) if any_digits else text
 
     def _context(self) -> dict[str, Any]:
         return {"to": mask_phone(self.phone or self.raw_phone), "template": self.template}
 
     def masked_error(self, error: DeliveryError) -> DeliveryError:
-        details = self._deep({**self._context(), **error.details})
-        status = self.mask(error.remote_status) if error.remote_status else None
-        return type(error)(self.mask(error.message), remote_status=status, **details)
+        error.details = {**self._context(), **error.details}
+        return mask_error(error, self.mask)
 
     def masked_result(self, result: DeliveryResult) -> DeliveryResult:
         """An accepted SMS: the answer may echo the number; a numeric message id is kept."""
@@ -456,7 +432,7 @@ def mask_phone(value: str | None) -> str:
     last 3 digits kept); something that is not a number becomes ``***``."""
     normal = normalise_phone(value)
     digits = "0" + normal[2:] if normal else re.sub(r"\D", "", value or "")
-    return _keep_last3(digits)
+    return keep_last3(digits)
 
 
 def render(template: str, params: Mapping[str, Any], where: str = "SMS") -> str:
@@ -519,14 +495,6 @@ def _message_body(message: OutboundMessage, where: str) -> dict[str, Any]:
     return body
 
 
-def _json_object(answer: bytes) -> dict[str, Any]:
-    try:
-        body = json.loads(answer)
-    except (ValueError, UnicodeDecodeError):
-        return {}
-    return body if isinstance(body, dict) else {}
-
-
 def _code(value: Any) -> str | None:
     """The gateway's code as text (an integer taken as its decimal form); None when absent."""
     if isinstance(value, bool):
@@ -536,7 +504,3 @@ def _code(value: Any) -> str | None:
     if isinstance(value, str) and value.strip():
         return value.strip()[:40]
     return None
-
-
-def _keep_last3(digits: str) -> str:
-    return "*" * max(len(digits) - 3, 3) + digits[-3:] if len(digits) > 3 else "***"

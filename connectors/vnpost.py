@@ -66,18 +66,25 @@ from collections.abc import Mapping
 from typing import Any
 
 from connectors.http import (
-    ENV_NAME,
     HTTP_CLIENT_PROPERTIES,
     TIMEOUT_SCHEMA,
+    answer_result,
     excerpt,
+    json_object,
+    keep_last3,
     make_session,
-    origin,
-    read_answer,
+    mask_error,
+    mask_numbers,
+    partner_codes,
     redact,
+    request_health,
     resolve_secret,
+    secret_properties,
+    secret_rule,
+    send_json,
     status_error,
     timeouts,
-    transport_error,
+    url_property,
 )
 from connectors.http_check import (
     PROBE_TIMEOUT_CAP,
@@ -117,6 +124,7 @@ CODE_SHAPES = (
     ("Ward", re.compile(r"\d{5}"), "a 5-digit ward/commune code"),
 )
 WARD_FIELDS = ("SenderWard", "ReceiverWard")
+STATUS_CODE = "^[0-9A-Za-z_-]{1,20}$"
 _DIGITS = re.compile(r"(?<![\w.])(?:\+84\d{9}|\d{9,12})(?!\w)")
 
 
@@ -132,11 +140,7 @@ class VnpostConnector(Connector):
         "additionalProperties": False,
         "dependentRequired": {"client_key": ["client_cert"]},
         "properties": {
-            "url": {
-                "type": "string",
-                "pattern": "^https?://[^/\\s]+",
-                "description": "base URL of VNPost's API on the LGSP (paths are appended)",
-            },
+            "url": url_property("base URL of VNPost's API on the LGSP (paths are appended)"),
             "operation": {"enum": list(OPERATIONS), "default": "pickup"},
             "paths": {
                 "type": "object",
@@ -144,28 +148,16 @@ class VnpostConnector(Connector):
                 "properties": {op: {"type": "string", "pattern": "^/\\S*$"} for op in OPERATIONS},
                 "description": "not public: the path of each operation under url",
             },
-            "access_token_env": {
-                "type": "string",
-                "pattern": ENV_NAME,
-                "description": "environment variable holding the access_token",
-            },
-            "access_token_file": {
-                "type": "string",
-                "minLength": 1,
-                "description": "file holding the access_token (re-read per message)",
-            },
+            **secret_properties("access_token", "the access_token"),
             "customer_code": {
                 "type": "string",
                 "minLength": 1,
                 "maxLength": 50,
                 "description": "the province's VNPost customer code, CustomerCode when absent",
             },
-            "retryable_statuses": {
-                "type": "array",
-                "uniqueItems": True,
-                "items": {"type": "string", "pattern": "^[0-9A-Za-z_-]{1,20}$"},
-                "description": "VNPost Status codes worth retrying (default: none)",
-            },
+            "retryable_statuses": partner_codes(
+                STATUS_CODE, description="VNPost Status codes worth retrying (default: none)"
+            ),
             "tracking_field": {
                 "type": "string",
                 "minLength": 1,
@@ -182,9 +174,7 @@ class VnpostConnector(Connector):
             # the credential is the access_token header: no second one through `auth`
             **{k: v for k, v in HTTP_CLIENT_PROPERTIES.items() if k != "auth"},
         },
-        "if": {"required": ["access_token_file"]},
-        "then": {"properties": {"access_token_env": {"not": {}}}},
-        "else": {"required": ["access_token_env"]},
+        **secret_rule("access_token"),
     }
 
     def __init__(self, name: str, config: Mapping[str, Any]) -> None:
@@ -204,8 +194,7 @@ class VnpostConnector(Connector):
             raise masked_error(exc, order) from None
 
     def health(self) -> Health:
-        request = next(r for r in self.check() if r.name in ("request", "check"))
-        return Health(request.status == "ok", request.detail)
+        return request_health(self.check())
 
     def check(self) -> list[CheckResult]:
         """``http_checks`` with VNPost's own credential header: secrets, DNS, TCP, then one
@@ -295,30 +284,21 @@ class VnpostConnector(Connector):
     def _send(
         self, order: dict[str, Any], mapped: list[str], timeout: float | None
     ) -> DeliveryResult:
-        url, secrets = self._url(self.operation), []
-        try:
-            token = resolve_secret(self.config, "access_token")
-            secrets = [token]
-            response = self._session.post(
-                url,
-                data=json.dumps(order, ensure_ascii=False).encode("utf-8"),
-                headers={
-                    "access_token": token,
-                    "Content-Type": "application/json; charset=utf-8",
-                    "Accept": "application/json",
-                },
-                stream=True,
-                allow_redirects=False,
-                timeout=timeouts(self.config, timeout),
-            )
-            answer, truncated = read_answer(response)
-        except DeliveryError:
-            raise
-        except Exception as exc:  # noqa: BLE001 - the seam: nothing from requests escapes
-            raise transport_error(exc, f"{self.name}: {origin(url)}", secrets) from None
+        token = resolve_secret(self.config, "access_token")
+        secrets = [token]
+        response, answer, truncated = send_json(
+            self._session,
+            "POST",
+            self._url(self.operation),
+            order,
+            {"access_token": token, "Accept": "application/json"},
+            name=self.name,
+            timeout=timeouts(self.config, timeout),
+            secrets=secrets,
+        )
         if not 200 <= response.status_code < 300:
             raise status_error(response, answer, self.name, secrets)
-        code, body = response.status_code, _json_object(answer)
+        code, body = response.status_code, json_object(answer)
         status = _status(body)
         key = order.get("OrderNumber") or order.get("ItemCode")
         where = f"{self.name}: VNPost {self.operation} {key}"
@@ -346,14 +326,7 @@ class VnpostConnector(Connector):
             details["tracking_code"] = body.get(self.config.get("tracking_field", "ItemCode"))
         if mapped:
             details["ward_codes_mapped"] = mapped
-        if truncated:
-            details["response_truncated"] = True
-        return DeliveryResult(
-            remote_status=f"Status:{SUCCESS}",
-            response=answer,
-            content_type=response.headers.get("Content-Type", "application/json"),
-            details=details,
-        )
+        return answer_result(response, answer, truncated, details, f"Status:{SUCCESS}")
 
     def _url(self, operation: str) -> str:
         path = self.config.get("paths", {}).get(operation, DEFAULT_PATHS[operation])
@@ -371,38 +344,17 @@ def mask_personal(text: str, order: Mapping[str, Any]) -> str:
         if isinstance(value := order.get(field), str) and value.strip()
     }
     for field, value in sorted(values.items(), key=lambda kv: -len(kv[1])):
-        mask = _keep_last3(value) if field in PHONE_FIELDS else "***"
+        mask = keep_last3(value) if field in PHONE_FIELDS else "***"
         text = re.sub(rf"(?<!\w){re.escape(value)}(?!\w)", mask, text)
-    return _DIGITS.sub(lambda m: _keep_last3(m.group(0)), text)
+    return mask_numbers(text, _DIGITS)
 
 
 def masked_error(error: DeliveryError, order: Mapping[str, Any]) -> DeliveryError:
     """The same error with personal data masked in its message, status and details."""
-
-    def mask(value: Any) -> Any:
-        if isinstance(value, str):
-            return mask_personal(value, order)
-        if isinstance(value, list | tuple):
-            return [mask(v) for v in value]
-        return value
-
-    details = {key: mask(value) for key, value in error.details.items()}
-    return type(error)(mask(error.message), remote_status=mask(error.remote_status), **details)
-
-
-def _keep_last3(value: str) -> str:
-    return "*" * max(len(value) - 3, 3) + value[-3:] if len(value) > 3 else "***"
+    return mask_error(error, lambda text: mask_personal(text, order))
 
 
 # --- answers ------------------------------------------------------------------------------------
-def _json_object(answer: bytes) -> dict[str, Any]:
-    try:
-        body = json.loads(answer)
-    except (ValueError, UnicodeDecodeError):
-        return {}
-    return body if isinstance(body, dict) else {}
-
-
 def _status(body: Mapping[str, Any]) -> str | None:
     """VNPost's ``Status`` as a string: the reference's ``"100"``, or an integer taken as its
     decimal text; None when absent or of another type."""

@@ -17,6 +17,7 @@ import os
 import time
 from collections.abc import Callable
 from pathlib import Path
+from urllib.parse import quote
 
 import requests
 from sqlalchemy import select
@@ -50,6 +51,7 @@ def secrets(hub: Hub, province: Province) -> dict[str, str]:
         "emc-token": province["emc"].token,
         "onestop-token": province["onestop"].token,
         "sms-password": province["sms"].password,
+        "ndxp-secret": province["ndxp"].consumer_secret,
     }
     paths = {}
     for name, value in values.items():
@@ -68,7 +70,32 @@ def connectors(province: Province, secret: dict[str, str]) -> dict[str, tuple[st
     def bearer(name: str) -> dict[str, str]:
         return {"type": "bearer", "token_file": secret[name]}
 
+    ndxp = province["ndxp"]
+    gateway = {
+        "url": ndxp.url,
+        "consumer_key": ndxp.consumer_key,
+        "consumer_secret_file": secret["ndxp-secret"],
+        "version": ndxp.version,
+        "timeout_seconds": 10,
+    }
     return {
+        "population": (
+            "population",
+            {
+                **gateway,
+                "context": "csdldc",
+                "form": "soap",
+                "MaDVC": "1.000001.000.00.00.H49",
+                "MaTichHop": "TH-H49-01",
+                "MaDonVi": PROVINCE,
+                "MaDichVu": "033",
+            },
+        ),
+        "ndxp-units": ("ndxp", {**gateway, "context": "danhmuc", "resource": "donvihanhchinh"}),
+        "ndop-units": (
+            "ndop",
+            {**gateway, "context": "ndop-danhmuc", "resource": "donvihanhchinh"},
+        ),
         "provincial-portal": (
             "rest",
             {"url": f"{province['rest-sink'].url}/portal/dossier-status", "timeout_seconds": 5},
@@ -161,6 +188,27 @@ def connectors(province: Province, secret: dict[str, str]) -> dict[str, tuple[st
 
 # service code → (name, mode, request schema, response schema, personal data)
 SERVICES: dict[str, tuple[str, str, str | None, str | None, bool]] = {
+    "citizen.verify": (
+        "A citizen verified against the national population database (NDXP)",
+        "sync",
+        "citizen-verify.v1.json",
+        None,
+        True,
+    ),
+    "catalog.admin-units": (
+        "Administrative units, old and 2025 codes (NDXP shared catalogue)",
+        "sync",
+        None,
+        None,
+        False,
+    ),
+    "catalog.admin-units.ndop": (
+        "Administrative units through NDOP (its API is not public: NDXP's pattern)",
+        "sync",
+        None,
+        None,
+        False,
+    ),
     "dossier.status": (
         "Dossier progress to the portal",
         "async",
@@ -204,6 +252,9 @@ SERVICES: dict[str, tuple[str, str, str | None, str | None, bool]] = {
 }
 # service code → its example message under demo/partners (the tour sends some; checks use all)
 EXAMPLES: dict[str, str] = {
+    "citizen.verify": "citizen-verify.json",
+    "catalog.admin-units": "admin-units.json",
+    "catalog.admin-units.ndop": "admin-units.json",
     "dossier.status": "../dossier-status.json",
     "citizen.lookup": "../citizen-lookup.json",
     "dossier.sync": "dossier.json",
@@ -217,6 +268,9 @@ EXAMPLES: dict[str, str] = {
 }
 # route name → (connector, service, mapping)
 ROUTES: dict[str, tuple[str, str, str | None]] = {
+    "citizen-verify-to-population": ("population", "citizen.verify", None),
+    "admin-units-to-ndxp": ("ndxp-units", "catalog.admin-units", None),
+    "admin-units-to-ndop": ("ndop-units", "catalog.admin-units.ndop", None),
     "dossier-status-to-portal": ("provincial-portal", "dossier.status", None),
     "citizen-lookup-to-registry": ("citizen-registry", "citizen.lookup", None),
     "dossier-sync-to-dvcqg": ("dvcqg", "dossier.sync", "onestop-dossier-to-dvcqg"),
@@ -299,7 +353,7 @@ def tour(url: str, key: str, province: Province, say: Say, timeout: float = 60) 
             say("demo tour: the hub did not come up")
             return
         time.sleep(0.2)
-    for flow in (_dossier_to_dvcqg, _dossier_lookup, _payment):
+    for flow in (_dossier_to_dvcqg, _citizen_lookup, _dossier_lookup, _payment):
         try:
             flow(hub, province, say)
         except (ClientError, requests.RequestException, TimeoutError, KeyError) as exc:
@@ -324,13 +378,25 @@ def _dossier_to_dvcqg(hub: HubClient, province: Province, say: Say) -> None:
     say(f"     lgsp trace {sent['id']}")
 
 
+def _citizen_lookup(hub: HubClient, province: Province, say: Say) -> None:
+    body = (DEMO / "partners" / "citizen-verify.json").read_bytes()
+    grounds = {"X-LGSP-Purpose": quote("Xác minh chủ hồ sơ"), "X-LGSP-Officer": "cb-0042"}
+    answer = hub.call("citizen.verify", body, "application/json", grounds)
+    people = answer.json()["CongDan"]
+    say(
+        f"2. a citizen verified in the population database (NDXP, SOAP): {len(people)} found;"
+        " the caller got the data, the hub kept it masked"
+    )
+    say(f"     lgsp trace {answer.headers['X-LGSP-Message-Id']}    lgsp personal-data-log")
+
+
 def _dossier_lookup(hub: HubClient, province: Province, say: Say) -> None:
     body = (DEMO / "partners" / "dossier-lookup.json").read_bytes()
     grounds = {"X-LGSP-Purpose": "tra-cuu-ho-so-qua-SMS", "X-LGSP-Officer": "sms-gateway"}
     answer = hub.call("dossier.lookup", body, "application/json", grounds)
     found = answer.json()["dossiers"]
     shown = ", ".join(f"{d['MaHoSo']} {d['TrangThaiTen']}" for d in found) or "none"
-    say(f"2. where is my dossier (by the citizen's ID, SMS channel): {shown}")
+    say(f"3. where is my dossier (by the citizen's ID, SMS channel): {shown}")
     say(
         f"     lgsp trace {answer.headers['X-LGSP-Message-Id']}    lgsp personal-data-log"
         "  (the ID stays masked in both)"
@@ -346,7 +412,7 @@ def _payment(hub: HubClient, province: Province, say: Say) -> None:
     )
     paid.raise_for_status()
     state = _payment_state(hub, reference)
-    say(f"3. payment {reference} of {body['SoTien']} VND: {state} (the platform called back)")
+    say(f"4. payment {reference} of {body['SoTien']} VND: {state} (the platform called back)")
     say(f"     lgsp payments show {reference}    lgsp trace {started['message_id']}")
 
 

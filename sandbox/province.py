@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 
 from sandbox.dvcqg import DvcqgPortal
 from sandbox.emc import EmcCollector
+from sandbox.ndxp import NdxpGateway
 from sandbox.onestop import OnestopSystem
 from sandbox.payment import PaymentPlatform
 from sandbox.reporting import ReportingSystem
@@ -67,6 +68,15 @@ SIMULATORS: tuple[Simulator, ...] = (
         lambda s: (
             f"{s.api_url}  Bearer {s.token}, partner {s.partner} / secret {s.secret}; "
             f"pay at {s.url}/pay/<MaThamChieu>"
+        ),
+    ),
+    Simulator(
+        "ndxp",
+        4,
+        NdxpGateway,
+        lambda s: (
+            f"{s.url}  POST /token (Basic {s.consumer_key} / {s.consumer_secret}); "
+            f"contexts {', '.join(s.contexts)}; population database inside"
         ),
     ),
     Simulator(
