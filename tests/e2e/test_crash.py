@@ -30,7 +30,8 @@ def settings_env(settings: Settings) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("LGSP_")}
     for name, value in settings.model_dump().items():
         if value is not None and value != "":
-            env[f"LGSP_{name.upper()}"] = str(value)
+            shown = json.dumps(value) if isinstance(value, dict | list) else str(value)
+            env[f"LGSP_{name.upper()}"] = shown  # a structured setting is JSON in the environment
     return env
 
 
