@@ -44,7 +44,9 @@ from the last change time therefore yields that second's dossiers again with the
 (``uuid5`` of ``MaHoSo`` + change time), which the hub absorbs idempotently. Each message carries
 ``x-onestop-dossier`` (``MaHoSo``) and ``x-onestop-changed-at`` (ISO 8601) headers. Messages are
 yielded page by page in change-time order, so a failure mid-way (raised as the hub's errors)
-leaves the last yielded change time a safe watermark to resume from.
+leaves the last yielded change time a safe watermark to resume from. An item without
+``MaHoSo`` or a readable change time is skipped with a warning, not raised: one bad record must
+not stop the sync of every other dossier.
 
 Personal data: the queried ID number and every 9-12 digit run (ID, phone) are masked, last 3
 digits kept, in every exception text, ``remote_status`` and detail; ``check()`` probes the change
@@ -55,6 +57,7 @@ shared ``requests`` session is the only state shared between worker threads.
 from __future__ import annotations
 
 import json
+import logging
 import re
 import uuid
 from collections.abc import Iterator, Mapping
@@ -103,6 +106,8 @@ __all__ = [
     "mask_digits",
     "mask_name",
 ]
+
+log = logging.getLogger(__name__)
 
 OPERATIONS = ("progress", "status")
 CHANNELS = ("sms", "chat", "kiosk", "web")
@@ -214,7 +219,9 @@ class OnestopConnector(Connector):
                         remote_status="code:0",
                     )
                 for item in items:
-                    yield self._changed(item)
+                    changed = self._changed(item)
+                    if changed is not None:
+                        yield changed
                 following = data.get("next_cursor")
                 if not following:
                     return
@@ -343,8 +350,10 @@ class OnestopConnector(Connector):
                 out[field] = mask_digits(_scrub(value, personal))
         return out
 
-    def _changed(self, item: Any) -> OutboundMessage:
-        """One changed dossier as a message whose id is stable across re-polls."""
+    def _changed(self, item: Any) -> OutboundMessage | None:
+        """One changed dossier as a message whose id is stable across re-polls; None (logged)
+        for an item that names no dossier or no change time: one bad record in the feed must
+        not stop the sync of every other dossier."""
         field = self.config.get("changed_at_field", "ThoiDiemCapNhat")
         ma = item.get("MaHoSo") if isinstance(item, dict) else None
         stamp = item.get(field) if isinstance(item, dict) else None
@@ -353,10 +362,13 @@ class OnestopConnector(Connector):
         except ValueError:
             changed = None
         if not _text(ma) or changed is None:
-            raise PermanentDeliveryError(
-                f"{self.name}: a change feed item without MaHoSo or a {field} of {STAMP}",
-                remote_status="code:0",
+            log.warning(
+                "%s: skipped a change feed item without MaHoSo or a %s of %s",
+                self.name,
+                field,
+                STAMP,
             )
+            return None
         ident = change_id(ma, stamp)
         return OutboundMessage(
             id=ident,

@@ -507,3 +507,17 @@ def test_mask_name_keeps_the_family_name_and_initials() -> None:
     assert mask_name("Nguyễn Văn An") == "Nguyễn V*** A"
     assert mask_name("  Lê   Hữu Phước ") == "Lê H*** P"
     assert (mask_name("Hoa"), mask_name("")) == ("H***", "")
+
+
+def test_poll_skips_an_item_without_a_dossier_code_and_goes_on(
+    feed: OnestopSystem, make_connector: MakeConnector, caplog: pytest.LogCaptureFixture
+) -> None:
+    feed.upsert(dossier(1), changed_at=at(0))
+    feed.upsert({**dossier(2), "MaHoSo": ""}, changed_at=at(1))  # a poison record
+    feed.upsert(dossier(3), changed_at=at(2))
+    connector = make_connector(feed.url, page_size=5)
+
+    messages = list(connector.poll(None))
+
+    assert [m.headers[HEADER_DOSSIER] for m in messages] == [dossier(n)["MaHoSo"] for n in (1, 3)]
+    assert "skipped a change feed item without MaHoSo" in caplog.text
