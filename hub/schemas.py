@@ -194,7 +194,7 @@ class Schemas:
                 []
                 if schema.validate(document)
                 else [
-                    {"path": _element_path(document, e.path), "line": e.line, "message": e.message}
+                    {"path": element_path(document, e.path), "line": e.line, "message": e.message}
                     for e in schema.error_log
                 ]
             )
@@ -210,7 +210,7 @@ def _json_validator(text: str) -> jsonschema.Draft202012Validator:
     return jsonschema.Draft202012Validator(schema, format_checker=jsonschema.FormatChecker())
 
 
-def _element_path(document: etree._Element, xpath: str | None) -> str:
+def element_path(document: etree._Element, xpath: str | None) -> str:
     """lxml reports ``/*/*[2]``; people need ``/TienDoHoSo/TrangThaiHoSo``."""
     try:
         found = document.getroottree().xpath(xpath) if xpath else []

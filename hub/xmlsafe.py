@@ -48,9 +48,11 @@ __all__ = [
     "EDXML_BUSINESS_DOC_TYPE",
     "Scanned",
     "declares_doctype",
+    "hostile",
     "parse",
     "parse_file",
     "parser",
+    "prolog_declares_doctype",
     "scan",
 ]
 
@@ -83,7 +85,7 @@ def parser() -> etree.XMLParser:
     return etree.XMLParser(**_PARSER_ARGS)
 
 
-def _hostile() -> HostileInput:
+def hostile() -> HostileInput:
     return HostileInput(
         "XML with a DOCTYPE or entity declaration is refused", reason="dtd_forbidden"
     )
@@ -107,7 +109,7 @@ class _Head:
             pass
 
 
-def _prolog_declares_doctype(source: BinaryIO) -> bool:
+def prolog_declares_doctype(source: BinaryIO) -> bool:
     """Skip whitespace, the declaration, comments and PIs (of any length, a block at a time);
     is the first other thing a DOCTYPE or entity declaration?"""
     head = _Head(source)
@@ -135,14 +137,14 @@ def _prolog_declares_doctype(source: BinaryIO) -> bool:
 
 def declares_doctype(data: bytes) -> bool:
     """Does the prolog (everything before the root element) contain a DOCTYPE?"""
-    return _prolog_declares_doctype(io.BytesIO(data))
+    return prolog_declares_doctype(io.BytesIO(data))
 
 
 # --- trees -------------------------------------------------------------------------------------
 def parse(data: bytes) -> etree._Element:
     """Parse ``data`` or raise ``MalformedInput`` / ``HostileInput`` naming the problem."""
     if declares_doctype(data):
-        raise _hostile()
+        raise hostile()
     try:
         root = etree.fromstring(data, parser())
     except etree.XMLSyntaxError as exc:
@@ -154,8 +156,8 @@ def parse_file(path: str | Path) -> etree._Element:
     """``parse`` for a stored file, read by libxml2 itself (no copy in Python). For documents
     small enough for a tree; use :func:`scan` for the others."""
     with open(path, "rb") as fh:
-        if _prolog_declares_doctype(fh):
-            raise _hostile()
+        if prolog_declares_doctype(fh):
+            raise hostile()
     try:
         root = etree.parse(str(path), parser()).getroot()
     except etree.XMLSyntaxError as exc:
@@ -166,7 +168,7 @@ def parse_file(path: str | Path) -> etree._Element:
 def _checked(root: etree._Element) -> etree._Element:
     tree = root.getroottree()
     if tree.docinfo.doctype or tree.docinfo.internalDTD is not None:
-        raise _hostile()
+        raise hostile()
     return root
 
 
@@ -203,8 +205,8 @@ def scan(source: str | Path | BinaryIO, schema: etree.XMLSchema | None = None) -
 
 def _scan(fh: BinaryIO, path: Path | None, schema: etree.XMLSchema | None) -> Scanned:
     start = fh.tell()
-    if _prolog_declares_doctype(fh):
-        raise _hostile()
+    if prolog_declares_doctype(fh):
+        raise hostile()
     fh.seek(start)
     if schema is None:
         reader = _run(fh, _Reader())
@@ -259,7 +261,7 @@ class _Reader:
         self.run = 0  # characters of text since the last tag
 
     def _hostile(self, *_: Any) -> None:
-        raise _hostile()
+        raise hostile()
 
     def _start(self, name: str, attributes: list[str]) -> str:
         local = name.rpartition(":")[2]

@@ -13,6 +13,7 @@ from __future__ import annotations
 from hub.cli import (  # noqa: F401  (they register)
     connectors,
     deadletters,
+    edxml,
     logs,
     mappings,
     messages,
