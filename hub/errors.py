@@ -13,7 +13,9 @@ programs, the HTTP status an API caller sees, and whether trying again can help.
     │   ├── PayloadTooLarge       413 payload_too_large
     │   ├── UnsupportedMediaType  415 unsupported_media_type  body type ≠ the service's
     │   ├── UnknownReference      422 unknown_reference   names something not registered
-    │   └── NoRoute               422 no_route            nothing routes this message
+    │   ├── NoRoute               422 no_route            nothing routes this message
+    │   ├── SignatureInvalid      422 signature_invalid   an edXML signature fails; details.reason
+    │   └── Unsigned              422 unsigned            an edXML document with no Signature
     └── DeliveryError (raised by connectors; mapped to retry or dead-letter)
         ├── TransientDeliveryError   retryable: connection failure, timeout, 5xx, 429
         ├── PermanentDeliveryError   not retryable: 4xx, bad configuration
@@ -46,11 +48,13 @@ __all__ = [
     "PermanentDeliveryError",
     "RequestError",
     "SchemaViolation",
+    "SignatureInvalid",
     "StoreUnavailable",
     "TransientDeliveryError",
     "Unauthenticated",
     "Unavailable",
     "UnknownReference",
+    "Unsigned",
     "UnsupportedMediaType",
 ]
 
@@ -184,3 +188,26 @@ class StoreUnavailable(Unavailable):
 
 class BrokerError(Unavailable):
     code = "broker_unavailable"
+
+
+class SignatureInvalid(RequestError):
+    """An edXML signature that does not hold. ``reason`` (also ``details.reason``) says why:
+    ``digest_mismatch`` (the document changed), ``bad_signature_value`` (SignedInfo changed or
+    another key signed), ``unknown_signer`` (no chain to a trusted CA), ``expired_certificate``,
+    ``certificate_not_for_signing`` (key usage), ``weak_algorithm`` (SHA-1 not allowed for
+    this peer, MD5, a short RSA key), ``malformed_signature``."""
+
+    code = "signature_invalid"
+    status = 422
+
+    def __init__(self, message: str, reason: str, **details: Any) -> None:
+        super().__init__(message, reason=reason, **details)
+        self.reason = reason
+
+
+class Unsigned(RequestError):
+    """An edXML document without a Signature; the caller's policy for the sending agency
+    decides whether that is acceptable."""
+
+    code = "unsigned"
+    status = 422

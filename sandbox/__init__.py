@@ -2,8 +2,8 @@
 
 One module per simulated system, all on the shared base in :mod:`sandbox.server`: a REST sink
 and a SOAP service (generic partners), DVCQG and its payment platform, the NDXP gateway with the
-population database, the one-stop system, the SMS gateway, VNPost, the reporting system and EMC.
-:mod:`sandbox.province` starts them all on fixed ports.
+population database, the one-stop system, the SMS gateway, VNPost, the reporting system, EMC and
+the document exchange axis (VDXP). :mod:`sandbox.province` starts them all on fixed ports.
 
 ``run_all()`` (``python -m sandbox`` / ``lgsp sandbox``) starts them and prints how to reach
 each. The sandbox imports nothing from the hub: it is an independent implementation of each

@@ -25,6 +25,7 @@ from sandbox.rest_sink import RestSink
 from sandbox.server import SandboxServer
 from sandbox.sms import SmsGateway
 from sandbox.soap_service import SoapService
+from sandbox.vdxp import VdxpAxis
 from sandbox.vnpost import VnpostApi
 
 __all__ = ["DEFAULT_PORT_BASE", "SIMULATORS", "Province", "start"]
@@ -101,6 +102,15 @@ SIMULATORS: tuple[Simulator, ...] = (
     ),
     Simulator("reporting", 8, ReportingSystem, lambda s: f"{s.url}  Bearer {s.token}"),
     Simulator("emc", 9, EmcCollector, lambda s: f"{s.url}  Bearer {s.token}"),
+    Simulator(
+        "vdxp",
+        10,
+        VdxpAxis,
+        lambda s: (
+            f"{s.url}  VNPT: system {s.system_id} / secret {s.secret}; "
+            f"WSO2: {s.url}{s.context}, POST /token (Basic {s.consumer_key} / {s.consumer_secret})"
+        ),
+    ),
 )
 
 

@@ -6,6 +6,8 @@ header value is a short string (capped: ``MAX_FIELD_CHARS``); an attachment's ba
 decoded piece by piece into an ``AttachmentSink`` (the blob store in the hub, a digest-only sink
 for ``lgsp edxml check``), so a 1 GB document costs a few blocks of memory.
 
+XInclude is never processed: an ``xi:include`` element is refused as hostile (``HostileInput``).
+
 Liberal in: what deviates from QCVN 102 but can be processed (an unknown element, a repeated
 field, text where none belongs, ``Bussiness`` before ``TraceHeader``, no namespace) becomes a
 warning naming the field; only what cannot be processed raises — not well-formed or hostile
@@ -15,36 +17,41 @@ XML (``MalformedInput``/``HostileInput``), or a structure with no root ``edXML``
 
 from __future__ import annotations
 
-import binascii
-import hashlib
 import io
-import typing
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, BinaryIO, Protocol
+from typing import Any, BinaryIO
 from xml.parsers import expat
 
 from hub import xmlsafe
 from hub.edxml import rules
+from hub.edxml.attachments import AttachmentSink, Base64, DigestSink
+from hub.edxml.envelope import (
+    HEADER_ONLY,
+    ORDERED,
+    AnyHeader,
+    Envelope,
+    EnvelopeHeader,
+    Root,
+    Slot,
+    TraceList,
+    invalid,
+    join,
+    last,
+    shown,
+    slots,
+)
 from hub.edxml.model import (
     DSIG_NS,
     EDXML_NS,
     Attachment,
-    Business,
     Edoc,
     Finding,
     Header,
-    Organization,
-    Reference,
-    ResponseFor,
-    StaffInfo,
     StatusHeader,
     StatusMessage,
-    TraceHeader,
-    children,
     xml_name,
 )
-from hub.errors import MalformedInput, SchemaViolation
+from hub.errors import HostileInput, MalformedInput
 
 __all__ = ["AttachmentSink", "DigestSink", "MAX_FIELD_CHARS", "read"]
 
@@ -52,139 +59,7 @@ BLOCK = 1024 * 1024
 MAX_FIELD_CHARS = 64 * 1024
 MAX_DEPTH = 32
 MAX_ELEMENTS = 500_000
-
-
-class AttachmentWriter(Protocol):
-    def write(self, chunk: bytes) -> None: ...
-    def commit(self) -> tuple[str | None, int, str]: ...
-    def abort(self) -> None: ...
-
-
-class AttachmentSink(Protocol):
-    """Where decoded attachments go: ``writer()`` for each; ``commit`` gives (ref, size, sha256)."""
-
-    def writer(self) -> AttachmentWriter: ...
-
-
-class DigestSink:
-    """Keeps nothing: size and SHA-256 only (``lgsp edxml check``, a dry run)."""
-
-    class _Writer:
-        def __init__(self) -> None:
-            self.size, self.hash = 0, hashlib.sha256()
-
-        def write(self, chunk: bytes) -> None:
-            self.size += len(chunk)
-            self.hash.update(chunk)
-
-        def commit(self) -> tuple[str | None, int, str]:
-            return None, self.size, self.hash.hexdigest()
-
-        def abort(self) -> None:
-            pass
-
-    def writer(self) -> AttachmentWriter:
-        return DigestSink._Writer()
-
-
-# The containers above the header blocks, declared like the blocks themselves.
-@dataclass
-class _AnyHeader:
-    """``MessageHeader`` before we know whether it is a document's or a status message's."""
-
-    from_: Organization | None = field(default=None, metadata={"xml": "From", "items": None})
-    to: list[Organization] = field(default_factory=list, metadata={"xml": "To", "items": None})
-    response_for: list[ResponseFor] = field(
-        default_factory=list, metadata={"xml": "ResponseFor", "items": None}
-    )
-    staff_info: StaffInfo | None = field(default=None, metadata={"xml": "StaffInfo", "items": None})
-    status_code: str | None = field(default=None, metadata={"xml": "StatusCode", "items": None})
-    description: str | None = field(default=None, metadata={"xml": "Description", "items": None})
-    timestamp: str | None = field(default=None, metadata={"xml": "Timestamp", "items": None})
-
-    def __post_init__(self) -> None:
-        for f in _HEADER_ONLY:  # a document's own fields, not declared twice
-            setattr(self, f.name, [] if f.metadata["items"] else None)
-
-
-# Header's own fields join _AnyHeader's (From, To and ResponseFor are declared above).
-_HEADER_ONLY = [f for f in children(Header) if xml_name(f) not in ("From", "To", "ResponseFor")]
-
-
-@dataclass
-class _TraceList:
-    traces: list[TraceHeader] = field(
-        default_factory=list, metadata={"xml": "TraceHeader", "items": None}
-    )
-    business: Business | None = field(default=None, metadata={"xml": "Bussiness", "items": None})
-
-
-@dataclass
-class _EnvelopeHeader:
-    message_header: _AnyHeader | None = field(
-        default=None, metadata={"xml": "MessageHeader", "items": None}
-    )
-    trace_list: _TraceList | None = field(
-        default=None, metadata={"xml": "TraceHeaderList", "items": None}
-    )
-
-
-@dataclass
-class _Body:
-    manifest: list[Reference] = field(
-        default_factory=list, metadata={"xml": "edXMLManifest", "items": "Reference"}
-    )
-
-
-@dataclass
-class _Envelope:
-    header: _EnvelopeHeader | None = field(
-        default=None, metadata={"xml": "edXMLHeader", "items": None}
-    )
-    body: _Body | None = field(default=None, metadata={"xml": "edXMLBody", "items": None})
-
-
-@dataclass
-class _Root:
-    envelope: _Envelope | None = field(
-        default=None, metadata={"xml": "edXMLEnvelope", "items": None}
-    )
-    attachments: list[Attachment] = field(
-        default_factory=list, metadata={"xml": "AttachmentEncoded", "items": "Attachment"}
-    )
-
-
-@dataclass(frozen=True)
-class _Slot:
-    attr: str
-    xml: str
-    items: str | None
-    many: bool
-    of: type | None  # a block's dataclass, None for a string
-
-
-_SLOTS: dict[type, dict[str, _Slot]] = {}
-
-
-def _slots(cls: type) -> dict[str, _Slot]:
-    found = _SLOTS.get(cls)
-    if found is None:
-        hints = typing.get_type_hints(cls)
-        found = {}
-        declared = children(cls) + (_HEADER_ONLY if cls is _AnyHeader else [])
-        for f in declared:
-            hint = hints.get(f.name) or typing.get_type_hints(Header)[f.name]
-            many = typing.get_origin(hint) is list
-            inner = typing.get_args(hint)[0] if many else _optional(hint)
-            of = inner if isinstance(inner, type) and inner is not str else None
-            found[xml_name(f)] = _Slot(f.name, xml_name(f), f.metadata["items"], many, of)
-        _SLOTS[cls] = found
-    return found
-
-
-def _optional(hint: Any) -> Any:
-    args = [a for a in typing.get_args(hint) if a is not type(None)]
-    return args[0] if args else hint
+XINCLUDE_NS = "http://www.w3.org/2001/XInclude"
 
 
 class _Frame:
@@ -192,7 +67,7 @@ class _Frame:
 
     __slots__ = ("kind", "obj", "slot", "path", "parts", "size", "seen", "order", "writer")
 
-    def __init__(self, kind: str, path: str, obj: Any = None, slot: _Slot | None = None) -> None:
+    def __init__(self, kind: str, path: str, obj: Any = None, slot: Slot | None = None) -> None:
         self.kind, self.path, self.obj, self.slot = kind, path, obj, slot
         self.parts: list[str] = []
         self.size = 0
@@ -201,20 +76,16 @@ class _Frame:
         self.writer: Any = None
 
 
-_ORDERED = {_TraceList: ("TraceHeader", "Bussiness")}  # QCVN 102's order, seen broken in traffic
-_STRIPPED_PREFIXES = ("edXMLEnvelope/edXMLHeader/", "edXMLEnvelope/edXMLBody/", "edXMLEnvelope/")
-
-
 class _Reader:
     def __init__(self, sink: AttachmentSink) -> None:
         self.sink = sink
         self.warnings: list[Finding] = []
-        self.root = _Root()
+        self.root = Root()
         self.stack: list[_Frame] = []
         self.elements = 0
         self.signature: str | None = None
         self.comment_seen = self.no_namespace_seen = False
-        self.b64 = _Base64()
+        self.b64 = Base64()
         parser = self.parser = expat.ParserCreate(namespace_separator=" ")
         parser.SetParamEntityParsing(expat.XML_PARAM_ENTITY_PARSING_NEVER)
         parser.buffer_text, parser.buffer_size = True, BLOCK
@@ -225,7 +96,7 @@ class _Reader:
         parser.CommentHandler = self._comment
 
     def warn(self, path: str, message: str) -> None:
-        self.warnings.append(Finding(_shown(path), message))
+        self.warnings.append(Finding(shown(path), message))
 
     def _hostile(self, *_: Any) -> None:
         raise xmlsafe.hostile()
@@ -241,24 +112,26 @@ class _Reader:
         namespace, _, local = name.rpartition(" ")
         self.elements += 1
         if self.elements > MAX_ELEMENTS:
-            raise _invalid("edXML", f"more than {MAX_ELEMENTS} elements")
+            raise invalid("edXML", f"more than {MAX_ELEMENTS} elements")
         if len(self.stack) >= MAX_DEPTH:
-            raise _invalid(self.stack[-1].path, f"elements nested deeper than {MAX_DEPTH}")
+            raise invalid(self.stack[-1].path, f"elements nested deeper than {MAX_DEPTH}")
         if not self.stack:
             if local != "edXML" or namespace not in (EDXML_NS, ""):
-                shown = f"{{{namespace}}}{local}" if namespace else local
-                raise _invalid("/", f"the root element is {shown}, not edXML")
+                named = f"{{{namespace}}}{local}" if namespace else local
+                raise invalid("/", f"the root element is {named}, not edXML")
             self._namespace(namespace, "edXML")
             self.stack.append(_Frame("block", "", self.root))
             return
         parent = self.stack[-1]
-        path = _join(parent.path, local)
+        path = join(parent.path, local)
         if parent.kind == "skip":
             self.stack.append(_Frame("skip", path))
             return
         if local == "Signature" and namespace in (DSIG_NS, EDXML_NS, ""):
             self._signature(parent, path, namespace)
             return
+        if namespace == XINCLUDE_NS:
+            raise HostileInput("XInclude is refused", reason="xinclude", path=shown(path))
         if namespace not in (EDXML_NS, ""):
             self.warn(path, f"an element of namespace {namespace} (ignored)")
             self.stack.append(_Frame("skip", path))
@@ -290,7 +163,7 @@ class _Reader:
             self.warn(path, "a second Signature (ignored)")
         else:
             self.signature = "xmldsig" if namespace == DSIG_NS else "edxml"
-            if not isinstance(parent.obj, _EnvelopeHeader):
+            if not isinstance(parent.obj, EnvelopeHeader):
                 self.warn(path, "a Signature outside edXMLHeader")
         self.stack.append(_Frame("skip", path))
 
@@ -299,9 +172,9 @@ class _Reader:
         if isinstance(obj, Attachment) and local == "ContentTransferEncoded":
             self._open_base64(parent, path)
             return
-        slot = _slots(type(obj)).get(local)
+        slot = slots(type(obj)).get(local)
         if slot is None:
-            self.warn(path, f"an unknown element in {_last(parent.path) or 'edXML'} (ignored)")
+            self.warn(path, f"an unknown element in {last(parent.path) or 'edXML'} (ignored)")
             self.stack.append(_Frame("skip", path))
             return
         count = parent.seen[local] = parent.seen.get(local, 0) + 1
@@ -325,7 +198,7 @@ class _Reader:
             setattr(obj, slot.attr, block)
             self.stack.append(_Frame("block", path, block))
 
-    def _open_item(self, slot: _Slot, path: str, items: list[Any]) -> None:
+    def _open_item(self, slot: Slot, path: str, items: list[Any]) -> None:
         if slot.of is None:
             self.stack.append(_Frame("text", path, items, slot))
         else:
@@ -334,7 +207,7 @@ class _Reader:
             self.stack.append(_Frame("block", path, block))
 
     def _check_order(self, parent: _Frame, local: str, path: str) -> None:
-        order = _ORDERED.get(type(parent.obj))
+        order = ORDERED.get(type(parent.obj))
         if order is None or local not in order:
             return
         later = [name for name in parent.order if order.index(name) > order.index(local)]
@@ -350,7 +223,7 @@ class _Reader:
             return
         frame = _Frame("base64", path, attachment)
         frame.writer = self.sink.writer()
-        self.b64 = _Base64()
+        self.b64 = Base64()
         self.stack.append(frame)
 
     def _end(self, _name: str) -> None:
@@ -389,7 +262,7 @@ class _Reader:
         if frame.kind == "text":
             frame.size += len(text)
             if frame.size > MAX_FIELD_CHARS:
-                raise _invalid(frame.path, f"a value longer than {MAX_FIELD_CHARS} characters")
+                raise invalid(frame.path, f"a value longer than {MAX_FIELD_CHARS} characters")
             frame.parts.append(text)
         elif frame.kind == "base64":
             try:
@@ -401,69 +274,6 @@ class _Reader:
         elif frame.kind in ("block", "list") and text.strip() and not frame.size:
             frame.size = 1  # warn once per element
             self.warn(frame.path or "edXML", "text outside any field (ignored)")
-
-
-class _Base64:
-    """base64 decoded piece by piece: whitespace skipped, the alphabet checked."""
-
-    def __init__(self) -> None:
-        self.rest = ""
-        self.seen = 0
-        self.ended = False
-        self.head = b""  # the first decoded bytes, to tell what the content is
-
-    def feed(self, text: str, path: str) -> bytes:
-        data = self._decode("".join(text.split()), path)
-        if len(self.head) < 8:
-            self.head += data[: 8 - len(self.head)]
-        return data
-
-    def _decode(self, text: str, path: str) -> bytes:
-        if not text:
-            return b""
-        if self.ended:
-            raise _invalid(path, f"not valid base64: data after the padding (near {self.seen})")
-        data = self.rest + text
-        cut = len(data) - len(data) % 4
-        self.rest = data[cut:]
-        chunk = data[:cut]
-        self.seen += len(text)
-        if chunk.endswith("="):
-            self.ended = True
-        try:
-            return binascii.a2b_base64(chunk.encode("ascii"), strict_mode=True)
-        except (binascii.Error, UnicodeEncodeError):
-            raise _invalid(
-                path, f"not valid base64 (within characters {self.seen - len(text)}-{self.seen})"
-            ) from None
-
-    def finish(self, path: str) -> bytes:
-        if self.rest:
-            raise _invalid(path, "not valid base64: its length is not a multiple of 4")
-        return b""
-
-
-def _join(parent: str, local: str) -> str:
-    return f"{parent}/{local}" if parent else local
-
-
-def _shown(path: str) -> str:
-    """A path as people read it: from the header block (``MessageHeader/To[2]/OrganId``)."""
-    for prefix in _STRIPPED_PREFIXES:
-        if path.startswith(prefix):
-            return path[len(prefix) :]
-    return path
-
-
-def _last(path: str) -> str:
-    return path.rsplit("/", 1)[-1].split("[")[0]
-
-
-def _invalid(path: str, message: str) -> SchemaViolation:
-    return SchemaViolation(
-        "the edXML message cannot be processed",
-        errors=[{"path": _shown(path), "message": message}],
-    )
 
 
 # -- the entry point ------------------------------------------------------------------------
@@ -522,38 +332,38 @@ def _assemble(reader: _Reader) -> Edoc | StatusMessage:
     root = reader.root
     envelope = root.envelope
     if envelope is None:
-        raise _invalid("edXMLEnvelope", "missing")
+        raise invalid("edXMLEnvelope", "missing")
     if envelope.header is None:
-        raise _invalid("edXMLHeader", "missing")
+        raise invalid("edXMLHeader", "missing")
     header = envelope.header.message_header
     if header is None:
-        raise _invalid("MessageHeader", "missing")
-    traces = envelope.header.trace_list or _TraceList()
+        raise invalid("MessageHeader", "missing")
+    traces = envelope.header.trace_list or TraceList()
     warn = reader.warn
     if header.status_code is not None or (not header.to and header.response_for):
         message: Edoc | StatusMessage = _status(header, envelope, root, warn)
     else:
         message = _edoc(header, envelope, root)
         for name in ("StaffInfo", "StatusCode", "Description", "Timestamp"):
-            if getattr(header, _slots(_AnyHeader)[name].attr) is not None:
+            if getattr(header, slots(AnyHeader)[name].attr) is not None:
                 warn(f"MessageHeader/{name}", "not part of a document (ignored)")
     message.traces = traces.traces
     message.business = traces.business
     message.signature = reader.signature
     if message.sender is None:
-        raise _invalid("MessageHeader/From/OrganId", "no sender")
+        raise invalid("MessageHeader/From/OrganId", "no sender")
     if not message.recipients:
         where = "MessageHeader/To" if message.kind == "edoc" else "MessageHeader/ResponseFor"
-        raise _invalid(f"{where}/OrganId", "no recipient")
+        raise invalid(f"{where}/OrganId", "no recipient")
     message.warnings = reader.warnings + rules.deviations(message)
     return message
 
 
-def _status(header: _AnyHeader, envelope: _Envelope, root: _Root, warn) -> StatusMessage:
+def _status(header: AnyHeader, envelope: Envelope, root: Root, warn) -> StatusMessage:
     for name, value in (("To", header.to), ("edXMLBody", envelope.body)):
         if value:
             warn(f"MessageHeader/{name}" if name == "To" else name, "not part of a status message")
-    for f in _HEADER_ONLY:
+    for f in HEADER_ONLY:
         if getattr(header, f.name, None):
             warn(f"MessageHeader/{xml_name(f)}", "not part of a status message (ignored)")
     if root.attachments:
@@ -572,8 +382,8 @@ def _status(header: _AnyHeader, envelope: _Envelope, root: _Root, warn) -> Statu
     )
 
 
-def _edoc(header: _AnyHeader, envelope: _Envelope, root: _Root) -> Edoc:
-    values = {f.name: getattr(header, f.name) for f in _HEADER_ONLY}
+def _edoc(header: AnyHeader, envelope: Envelope, root: Root) -> Edoc:
+    values = {f.name: getattr(header, f.name) for f in HEADER_ONLY}
     edoc = Edoc(
         header=Header(from_=header.from_, to=header.to, response_for=header.response_for, **values),
         manifest=envelope.body.manifest if envelope.body else [],

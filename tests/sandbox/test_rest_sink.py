@@ -293,7 +293,7 @@ def test_run_all_starts_every_simulator_and_prints_how_to_reach_it() -> None:
 
 
 def test_the_sandbox_comes_back_on_the_same_fixed_ports() -> None:
-    base = _free_range(10)
+    base = _free_range(11)
     first = run_all(port_base=base, block=False, out=lambda _: None)
     ports = {name: server.port for name, server in first.servers.items()}
     first.stop()
