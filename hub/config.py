@@ -107,6 +107,59 @@ class Settings(BaseSettings):
         "not public); {MaThamChieu}, {MaGiaoDich} and {outcome} are replaced in its values.",
     )
 
+    edoc_service: str = Field(
+        "edoc",
+        min_length=1,
+        max_length=100,
+        description="The queued service that carries edXML documents and status messages "
+        "(its access rules; its routes name the VDXP connector and push connectors).",
+    )
+    edoc_max_body_bytes: int = Field(
+        2 * 1024**3, gt=0, description="Larger edXML bodies are refused (413); they are streamed."
+    )
+    edoc_hub_agency: str | None = Field(
+        None,
+        max_length=64,
+        description="The agency code in the TraceHeader the hub appends (the province's LGSP); "
+        "default: the sending agency's.",
+    )
+    edoc_keys_dir: Path | None = Field(
+        None,
+        description="Agencies' signing keys, {code}.key.pem and {code}.cert.pem; "
+        "default data_dir/keys.",
+    )
+    edoc_trust_dir: Path | None = Field(
+        None,
+        description="CA certificates incoming signatures must chain to; default data_dir/trust.",
+    )
+    edoc_signatures: dict[str, str] = Field(
+        {"*": "optional"},
+        description="Per sending agency code ('*' = any other): 'required' refuses an unsigned "
+        "document, 'optional' accepts it. A signature present is always verified.",
+    )
+    edoc_sha1_agencies: list[str] = Field(
+        [],
+        description="Agencies whose legacy RSA-SHA1 signatures are accepted ('*' = all).",
+    )
+    edoc_require_signing_key: bool = Field(
+        False,
+        description="Refuse a document from a local agency the hub holds no signing key for, "
+        "instead of sending it on unsigned.",
+    )
+
+    edoc_axis_system: str = Field(
+        "vdxp",
+        max_length=64,
+        description="The registered system the hub acts as when it submits what it pulled from "
+        "VDXP (its access rule to the edoc service; no From check: the axis vouches).",
+    )
+    edoc_pull_seconds: float = Field(
+        10.0,
+        ge=0,
+        description="How often the relay pulls received documents from each VDXP connector "
+        "instance for the province's agencies; 0: never (a scheduled job does it).",
+    )
+
     schema_dir: Path = Field(CATALOG / "schemas", description="JSON Schemas and XSDs by name.")
     mapping_dir: Path = Field(CATALOG / "mappings", description="Mappings by name.")
 
@@ -120,6 +173,14 @@ class Settings(BaseSettings):
     @property
     def blob_path(self) -> Path:
         return self.blob_dir or self.data_dir / "blobs"
+
+    @property
+    def keys_path(self) -> Path:
+        return self.edoc_keys_dir or self.data_dir / "certs" / "agencies"
+
+    @property
+    def trust_path(self) -> Path:
+        return self.edoc_trust_dir or self.data_dir / "certs" / "trust"
 
     @property
     def admin_key_file(self) -> Path:

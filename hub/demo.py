@@ -52,6 +52,7 @@ def secrets(hub: Hub, province: Province) -> dict[str, str]:
         "onestop-token": province["onestop"].token,
         "sms-password": province["sms"].password,
         "ndxp-secret": province["ndxp"].consumer_secret,
+        "vdxp-secret": province["vdxp"].secret,
     }
     paths = {}
     for name, value in values.items():
@@ -78,7 +79,14 @@ def connectors(province: Province, secret: dict[str, str]) -> dict[str, tuple[st
         "version": ndxp.version,
         "timeout_seconds": 10,
     }
+    vdxp = {
+        "base_url": province["vdxp"].url,
+        "system_id": province["vdxp"].system_id,
+        "secret_file": secret["vdxp-secret"],
+        "timeout_seconds": 30,
+    }
     return {
+        "vdxp": ("vdxp", vdxp),
         "population": (
             "population",
             {
@@ -249,6 +257,7 @@ SERVICES: dict[str, tuple[str, str, str | None, str | None, bool]] = {
     "postal.pickup": ("VNPost picks a dossier up at the citizen's", "async", None, None, False),
     "report.submit": ("Reports to the Government reporting system", "async", None, None, False),
     "usage.track": ("Online service usage to EMC", "async", None, None, False),
+    "edoc": ("Official documents (edXML, QCVN 102:2016)", "async", None, None, False),
 }
 # service code → its example message under demo/partners (the tour sends some; checks use all)
 EXAMPLES: dict[str, str] = {
@@ -265,6 +274,7 @@ EXAMPLES: dict[str, str] = {
     "postal.pickup": "postal-pickup.json",
     "report.submit": "report.json",
     "usage.track": "usage.json",
+    "edoc": "edoc.xml",
 }
 # route name → (connector, service, mapping)
 ROUTES: dict[str, tuple[str, str, str | None]] = {
@@ -281,6 +291,7 @@ ROUTES: dict[str, tuple[str, str, str | None]] = {
     "postal-pickup-to-vnpost": ("vnpost-pickup", "postal.pickup", None),
     "report-submit-to-government": ("gov-reporting", "report.submit", None),
     "usage-track-to-emc": ("emc", "usage.track", None),
+    "edoc-to-vdxp": ("vdxp", "edoc", None),
 }
 
 
@@ -324,6 +335,7 @@ def seed(hub: Hub, province: Province) -> str | None:
                 code,
                 name,
                 mode=mode,
+                content_type="application/xml" if code == "edoc" else "application/json",
                 request_schema=schema,
                 response_schema=answer,
                 personal_data=personal,
@@ -335,6 +347,7 @@ def seed(hub: Hub, province: Province) -> str | None:
                 registry.add_route(
                     hub, actor, name, connector, service_code=service, mapping=mapping, conn=conn
                 )
+        documents(hub, province, conn)
     if key:
         path = hub.settings.data_dir / "demo.key"
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
@@ -343,9 +356,56 @@ def seed(hub: Hub, province: Province) -> str | None:
     return key
 
 
-def tour(url: str, key: str, province: Province, say: Say, timeout: float = 60) -> None:
-    """The three flows, once the hub answers; each printed with the command that traces it.
-    A flow that fails says why and the tour goes on: the demo is for looking around."""
+# agency → the demo document system that receives (and sends) its documents
+DOCUMENT_SYSTEMS = {PROVINCE: "qlvb-ubnd", DEPARTMENT: "qlvb-vp"}
+
+
+def document_key(settings, system: str) -> Path:
+    """Where the demo writes a document system's API key (0600)."""
+    return settings.data_dir / "demo-keys" / f"{system}.key"
+
+
+def documents(hub: Hub, province: Province, conn) -> None:
+    """Documents in the demo: each agency's document system, the system the hub acts as for
+    what it pulls from VDXP, development signing keys for the agencies (when the keys are
+    where the settings look), and the agencies on the sandbox axis. Idempotent."""
+    from hub.bootstrap import OPERATOR_AGENCY
+    from hub.edxml.devca import make_dev_ca
+
+    settings, actor = hub.settings, "demo"
+    axis = province["vdxp"]
+    for code in (PROVINCE, DEPARTMENT, OPERATOR_AGENCY):
+        axis.add_agency(code, code, None, axis.system_id)
+    certs = settings.data_dir / "certs"
+    if settings.keys_path == certs / "agencies" and settings.trust_path == certs / "trust":
+        make_dev_ca(certs, list(DOCUMENT_SYSTEMS), key_size=2048)
+    for agency, system in (*DOCUMENT_SYSTEMS.items(), (PROVINCE, settings.edoc_axis_system)):
+        if _exists(conn, systems.c.code, system):
+            continue
+        made = registry.add_system(hub, actor, system, agency, system, conn=conn)
+        registry.allow(hub, actor, system, "edoc", conn=conn)
+        if system in DOCUMENT_SYSTEMS.values():
+            registry.update_entry(
+                hub, actor, "agencies", agency, {"document_system": system}, conn=conn
+            )
+            path = document_key(settings, system)
+            path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "w") as fh:
+                fh.write(made["api_key"] + "\n")
+
+
+def tour(
+    url: str,
+    key: str,
+    province: Province,
+    say: Say,
+    timeout: float = 60,
+    document_key: str | None = None,
+) -> None:
+    """The flows, once the hub answers; each printed with the command that traces it. A flow
+    that fails says why and the tour goes on: the demo is for looking around. With
+    ``document_key`` (the provincial office's document system) an official document too."""
     hub = HubClient(url, key)
     deadline = time.monotonic() + timeout
     while not _ready(url):
@@ -353,11 +413,15 @@ def tour(url: str, key: str, province: Province, say: Say, timeout: float = 60) 
             say("demo tour: the hub did not come up")
             return
         time.sleep(0.2)
-    for flow in (_dossier_to_dvcqg, _citizen_lookup, _dossier_lookup, _payment):
+    flows = [_dossier_to_dvcqg, _citizen_lookup, _dossier_lookup, _payment]
+    if document_key:
+        flows.append(lambda _, p, s: _document(HubClient(url, document_key), p, s))
+    for flow in flows:
         try:
             flow(hub, province, say)
         except (ClientError, requests.RequestException, TimeoutError, KeyError) as exc:
-            say(f"  {flow.__name__.strip('_').replace('_', ' ')}: failed ({exc})")
+            name = "document" if flow.__name__ == "<lambda>" else flow.__name__
+            say(f"  {name.strip('_').replace('_', ' ')}: failed ({exc})")
 
 
 def _ready(url: str) -> bool:
@@ -432,3 +496,27 @@ def _payment_state(hub: HubClient, reference: str, timeout: float = 15) -> str:
         if state != "initiated" or time.monotonic() > deadline:
             return state
         time.sleep(0.2)
+
+
+def _document(qlvb: HubClient, province: Province, say: Say, timeout: float = 30) -> None:
+    """The provincial office sends a document to the People's Committee (inside the province:
+    held for its document system) and to Huế (through the sandbox's VDXP axis)."""
+    body = (DEMO / "partners" / "edoc.json").read_bytes()
+    sent = qlvb.json(
+        "POST", "/v1/documents", data=body, headers={"Content-Type": "application/json"}
+    )
+    document_id = json.loads(body)["document_id"]
+    deadline = time.monotonic() + timeout
+    while True:
+        view = qlvb.json("GET", "/v1/documents", params={"id": document_id})
+        states = {
+            r["recipient"]: (r["channel"], r["state"]) for r in view["documents"][0]["recipients"]
+        }
+        if all(state != "pending" for channel, state in states.values() if channel == "axis"):
+            break
+        if time.monotonic() > deadline:
+            break
+        time.sleep(0.3)
+    shown = ", ".join(f"{code} via {channel}: {state}" for code, (channel, state) in states.items())
+    say(f"5. document {document_id}: {shown}")
+    say(f"     lgsp documents show '{document_id}'    lgsp trace {sent['id']}")

@@ -49,6 +49,7 @@ class EventKind(StrEnum):
     CIRCUIT_OPENED = "circuit_opened"
     CIRCUIT_CLOSED = "circuit_closed"
     UNROUTABLE = "unroutable"
+    FEEDBACK = "feedback"  # a document's recipient answered with a status message
 
 
 @dataclass(frozen=True)

@@ -22,11 +22,11 @@ from __future__ import annotations
 import json
 import logging
 import random
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import bindparam, func, insert, select
+from sqlalchemy import Connection, bindparam, func, insert, select
 from sqlalchemy.exc import IntegrityError
 
 from hub import attempt, routing
@@ -50,13 +50,14 @@ from hub.store.db import as_utc, utcnow
 from hub.store.tables import (
     connector_instances,
     deliveries,
+    edocs,
     idempotency_keys,
     messages,
     routes,
     services,
 )
 
-__all__ = ["admit", "backoff", "check_envelope", "process", "submit"]
+__all__ = ["accept", "admit", "admitted_service", "backoff", "check_envelope", "process", "submit"]
 
 log = logging.getLogger(__name__)
 
@@ -99,6 +100,20 @@ def admit(
     """The checks every request passes, queued or synchronous, in an order that tells a caller
     without an access rule nothing about the service: envelope, access rule, service (of
     ``mode`` if given), parse, request schema. Returns the service and the parsed payload."""
+    service = admitted_service(hub, caller, sub, action, mode)
+    document = parse(
+        sub.payload, service["content_type"], tree_limit=hub.settings.xml_tree_limit_bytes
+    )
+    if service["request_schema"]:
+        hub.schemas.validate(service["request_schema"], document)
+    return service, document
+
+
+def admitted_service(
+    hub: Hub, caller: Caller, sub: Submission, action: str, mode: str | None = None
+) -> Mapping[str, Any]:
+    """``admit``'s checks before the payload is read: the envelope, the access rule, the
+    service (enabled, of ``mode`` if given)."""
     check_envelope(sub)
     authorise(hub.registry, hub.denials, caller, sub.service, action)
     service = hub.registry.service(sub.service)
@@ -111,12 +126,7 @@ def admit(
         raise Conflict(
             f"service {sub.service!r} is {service['mode']}, not {mode}", mode=service["mode"]
         )
-    document = parse(
-        sub.payload, service["content_type"], tree_limit=hub.settings.xml_tree_limit_bytes
-    )
-    if service["request_schema"]:
-        hub.schemas.validate(service["request_schema"], document)
-    return service, document
+    return service
 
 
 def submit(hub: Hub, caller: Caller, sub: Submission) -> Accepted:
@@ -132,6 +142,23 @@ def submit(hub: Hub, caller: Caller, sub: Submission) -> Accepted:
         targets = []  # parked: accepted and traced; ``hub.parking`` routes it once it can
     document_id = edxml_document_id(document)
     key = sub.idempotency_key or edxml_idempotency_key(document, document_id)
+    return accept(hub, caller, sub, service, targets, document_id, key)
+
+
+def accept(
+    hub: Hub,
+    caller: Caller,
+    sub: Submission,
+    service: Mapping[str, Any],
+    targets: list[routing.Target],
+    document_id: str | None,
+    key: str | None,
+    *,
+    also: Callable[[Connection, str], None] | None = None,
+) -> Accepted:
+    """Store an admitted, routed message — its payload kept, its idempotency key claimed, its
+    rows and ``also``'s (given the connection and the new message id) in one transaction — and
+    enqueue it. A key already claimed by the sender answers the first message's id."""
     message_id = new_id()
     ref = hub.keep_payload(sub.payload)
     try:
@@ -146,6 +173,8 @@ def submit(hub: Hub, caller: Caller, sub: Submission) -> Accepted:
                     )
                 )
             store(hub, conn, caller, sub, message_id, service, targets, document_id, key, ref)
+            if also is not None:
+                also(conn, message_id)
     except IntegrityError:
         if not key:
             raise
@@ -189,6 +218,9 @@ _LOAD = (
         connector_instances.c.retry_budget_seconds.label("connector_budget"),
         connector_instances.c.enabled.label("connector_enabled"),
         routes.c.enabled.label("route_enabled"),
+        edocs.c.outgoing_ref,
+        edocs.c.outgoing_size,
+        edocs.c.outgoing_sha256,
         select(func.count())
         .select_from(siblings)
         .where(siblings.c.message_id == deliveries.c.message_id)
@@ -199,6 +231,7 @@ _LOAD = (
     .outerjoin(services, services.c.code == messages.c.service_code)
     .outerjoin(connector_instances, connector_instances.c.name == deliveries.c.connector)
     .outerjoin(routes, routes.c.name == deliveries.c.route)
+    .outerjoin(edocs, edocs.c.message_id == deliveries.c.message_id)
     .where(deliveries.c.id == bindparam("delivery_id"))
 )
 
@@ -237,7 +270,7 @@ def process(hub: Hub, delivery: Delivery) -> None:
         sender_system=row["sender_system"],
         service=row["service_code"],
         recipient=row["recipient"],
-        payload=hub.payload(row),
+        payload=_payload(hub, row),
         headers=row["headers"] or {},
         connector=row["connector"],
         mapping=row["mapping"],
@@ -319,6 +352,16 @@ def process(hub: Hub, delivery: Delivery) -> None:
             lambda conn: delivery.dead_letter(f"{reason}: {outcome.error_text}", conn),
         ),
     )
+
+
+def _payload(hub: Hub, row: Mapping[str, Any]):
+    """What goes out: a document as the hub sends it on (its hop appended, signed), else the
+    message as received."""
+    if row["outgoing_ref"]:
+        return hub.blobs.payload(
+            row["outgoing_ref"], row["outgoing_size"], row["outgoing_sha256"], row["content_type"]
+        )
+    return hub.payload(row)
 
 
 def _why_dead(hub: Hub, row: Mapping[str, Any], outcome: attempt.Outcome) -> str | None:

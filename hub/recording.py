@@ -166,7 +166,18 @@ def delivery_rows(
             "updated_at": now,
         }
         rows.append(row)
-        if queue:
+        if target.held_for is not None:  # waits in a system's inbox: nothing to enqueue
+            events.append(
+                Event(
+                    message_id,
+                    EventKind.QUEUED,
+                    delivery_id=row["id"],
+                    connector=target.connector,
+                    at=now,
+                    details={"held_for": target.held_for},
+                )
+            )
+        elif queue:
             queued.append((row["id"], target.connector))
             events.append(
                 Event(
@@ -241,13 +252,15 @@ def transition(
     *,
     alone: bool = False,
     settle: tuple[Delivery, Callable[[Connection | None], None]] | None = None,
+    also: Callable[[Connection], None] | None = None,
     **values: Any,
 ) -> None:
     """Move one delivery to ``status`` and append ``events``, in one transaction. Locks the
     delivery row, then the message row (``record``): the order every writer uses. ``alone``:
     the message has no other delivery, so its status needs no look at siblings. ``settle``:
     the broker message and how to settle it — in this same transaction when the broker keeps
-    its queues in the store, else right after the commit."""
+    its queues in the store, else right after the commit. ``also``: more writes that belong
+    to this step (a document recipient's state), in the same transaction."""
     delivery, action = settle if settle else (None, None)
     in_store = delivery is not None and delivery.in_store
     with hub.begin() as conn:
@@ -262,6 +275,8 @@ def transition(
         )
         summary = summarise({status}, status) if alone else message_status(conn, message_id, status)
         record(conn, events, {message_id: summary})
+        if also is not None:  # what else changes with this step, in the same transaction
+            also(conn)
         if in_store:
             action(conn)
     if action is not None and not in_store:

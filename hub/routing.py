@@ -49,10 +49,14 @@ _MISSING = object()
 
 @dataclass(frozen=True)
 class Target:
+    """Where one delivery goes. ``held_for``: no connector takes it; it is held until that
+    system picks it up and confirms (a document system's inbox, ``hub.documents.inbox``)."""
+
     route: str
     connector: str
     mapping: str | None
     recipient: str | None
+    held_for: str | None = None
 
 
 def check_conditions(conditions: Any) -> None:

@@ -16,6 +16,7 @@ import uvicorn
 from hub.api.app import create_app
 from hub.api.http import HubHttpProtocol
 from hub.context import Hub
+from hub.documents.axis import Puller
 from hub.outbox import Relay
 from hub.worker import Worker
 
@@ -115,6 +116,8 @@ def run(
     ``worker_processes`` > 0 the worker runs in that many child processes instead of here.
     ``sock``: the API's socket, bound by the caller (``listen``); else uvicorn binds one."""
     relay_ = Relay(hub).start() if relay else None
+    # documents received at the national axis are pulled beside the relay
+    puller = Puller(hub).start() if relay and hub.settings.edoc_pull_seconds > 0 else None
     worker_ = Worker(hub).start() if worker and not worker_processes else None
     children = WorkerProcesses(worker_processes).start() if worker and worker_processes else None
     # Our own handlers, so a stop signal ends the wait below; uvicorn takes them over while it
@@ -136,6 +139,8 @@ def run(
             children.stop()
         if worker_:
             worker_.stop()
+        if puller:
+            puller.stop()
         if relay_:
             relay_.stop()
         hub.close()

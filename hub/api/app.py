@@ -20,9 +20,12 @@ from hub.api.routes import (
     audit,
     connector_checks,
     deadletters,
+    directory,
+    documents,
     health,
     messages,
     payments,
+    qlvb_soap,
     registry,
     services,
 )
@@ -51,6 +54,9 @@ def create_app(hub: Hub) -> FastAPI:
         payments,
         deadletters,
         registry,
+        directory,
+        documents,
+        qlvb_soap,
         connector_checks,
         audit,
     ):

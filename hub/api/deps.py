@@ -16,7 +16,15 @@ from hub.errors import PayloadTooLarge
 from hub.model import Caller
 from hub.payload import Payload
 
-__all__ = ["AdminDep", "CallerDep", "HubDep", "PayloadDep", "get_admin", "get_caller"]
+__all__ = [
+    "AdminDep",
+    "CallerDep",
+    "DocumentDep",
+    "HubDep",
+    "PayloadDep",
+    "get_admin",
+    "get_caller",
+]
 
 SPOOL_CHUNK = 1024 * 1024  # a spooled body is written in pieces of about this size
 
@@ -62,8 +70,17 @@ async def receive_payload(request: Request, hub: HubDep) -> Payload:
     """The request body as a payload: in memory up to the blob threshold, beyond it spooled to
     the blob store as it arrives, hashed once, never whole in memory. Refused with 413 as soon
     as it passes the limit (declared or not); a refused or broken body leaves no blob behind."""
-    settings = hub.settings
-    limit, threshold = settings.max_body_bytes, settings.blob_threshold_bytes
+    return await _receive(request, hub, hub.settings.max_body_bytes)
+
+
+async def receive_document(request: Request, hub: HubDep) -> Payload:
+    """``receive_payload`` for an edXML document, whose attachments may be far larger than
+    other payloads (``LGSP_EDOC_MAX_BODY_BYTES``)."""
+    return await _receive(request, hub, hub.settings.edoc_max_body_bytes)
+
+
+async def _receive(request: Request, hub: Hub, limit: int) -> Payload:
+    threshold = hub.settings.blob_threshold_bytes
     declared = request.headers.get("content-length")
     if declared and declared.isdigit() and int(declared) > limit:
         raise PayloadTooLarge(f"body exceeds {limit} bytes", limit=limit)
@@ -95,3 +112,4 @@ async def receive_payload(request: Request, hub: HubDep) -> Payload:
 
 
 PayloadDep = Annotated[Payload, Depends(receive_payload)]
+DocumentDep = Annotated[Payload, Depends(receive_document)]

@@ -11,14 +11,18 @@ One module per group of commands; each registers itself on ``app`` (``hub.cli.co
 from __future__ import annotations
 
 from hub.cli import (  # noqa: F401  (they register)
+    certs,
     connectors,
     deadletters,
+    directory,
+    documents,
     edxml,
     logs,
     mappings,
     messages,
     payments,
     processes,
+    provinces,
     registry,
     registry_file,
     schemas,

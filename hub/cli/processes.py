@@ -69,6 +69,9 @@ def serve(
         threading.Thread(
             target=demo_registry.tour,
             args=(url, demo_key, province, lambda line: out.print(line, markup=False)),
+            kwargs={
+                "document_key": demo_registry.document_key(settings, "qlvb-vp").read_text().strip()
+            },
             name="demo-tour",
             daemon=True,
         ).start()

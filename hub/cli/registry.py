@@ -15,6 +15,7 @@ import json
 import types
 import typing
 from collections.abc import Callable
+from datetime import date
 from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import quote
@@ -88,8 +89,8 @@ def _scalar(annotation: Any) -> type | None:
     if typing.get_origin(annotation) in (typing.Union, types.UnionType):
         args = [a for a in typing.get_args(annotation) if a is not type(None)]
         annotation = args[0] if len(args) == 1 else annotation
-    if typing.get_origin(annotation) is typing.Literal:
-        return str  # the API names the choices when one is wrong
+    if typing.get_origin(annotation) is typing.Literal or annotation is date:
+        return str  # the API names the choices (or the date's form) when one is wrong
     return annotation if annotation in (str, int, float, bool) else None
 
 

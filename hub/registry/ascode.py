@@ -99,6 +99,7 @@ class Change:
     action: Literal["upload", "create", "update", "enable", "disable"]
     fields: list[str] = field(default_factory=list)
     entry: dict[str, Any] = field(default_factory=dict, repr=False)
+    after_systems: bool = field(default=False, repr=False)  # names a system the file creates
 
     def as_dict(self) -> dict[str, Any]:
         return {"kind": self.kind, "key": self.key, "action": self.action, "fields": self.fields}
@@ -186,7 +187,44 @@ def plan(conn: Connection, wanted: BaseModel, schemas: Schemas | None = None) ->
                 changes.append(Change(kind, key, "disable"))
                 final[kind][key] = {**row, k.switch: False}
     _check_references(final)
-    return _creation_order(changes)
+    return _creation_order(_document_systems_last(changes))
+
+
+def _document_systems_last(changes: list[Change]) -> list[Change]:
+    """An agency's ``document_system`` is set once the systems exist (agencies come before
+    systems, which belong to agencies): a created agency is created without it, and the
+    setting — created or changed — is an update after the systems."""
+    out: list[Change] = []
+    for change in changes:
+        system = change.entry.get("document_system")
+        if change.kind != "agencies" or system is None:  # only creates and updates have it
+            out.append(change)
+            continue
+        if change.action == "create":
+            out.append(
+                Change(
+                    "agencies",
+                    change.key,
+                    "create",
+                    entry={**change.entry, "document_system": None},
+                )
+            )
+        elif change.fields != ["document_system"]:
+            rest = [n for n in change.fields if n != "document_system"]
+            out.append(
+                Change("agencies", change.key, "update", rest, {n: change.entry[n] for n in rest})
+            )
+        out.append(
+            Change(
+                "agencies",
+                change.key,
+                "update",
+                ["document_system"],
+                {"document_system": system},
+                after_systems=True,
+            )
+        )
+    return out
 
 
 def _latest_documents(conn: Connection, kind: str) -> list[tuple[str, str, Any]]:
@@ -330,23 +368,32 @@ def _creation_order(changes: list[Change]) -> list[Change]:
             return
         if change.key in path:
             raise _refused(
-                "/agencies", f"agencies {' → '.join(path)} are each other's parent", "a cycle"
+                "/agencies",
+                f"agencies {' → '.join(path)} are each other's parent or successor",
+                "a cycle",
             )
-        parent = agencies.get(change.entry.get("parent_code") or "")
-        if parent is not None:
-            place(parent, (*path, change.key))
+        for named in ("parent_code", "successor_code"):  # what it names exists before it
+            other = agencies.get(change.entry.get(named) or "")
+            if other is not None:
+                place(other, (*path, change.key))
         seen.add(change.key)
         placed.append(change)
 
     for change in agencies.values():
         place(change)
     rest = [c for c in changes if c not in agencies.values()]
-    forward = [c for kind in ORDER for c in rest if c.kind == kind and c.action != "disable"]
+    later = [c for c in rest if c.after_systems]
+    forward = [
+        c
+        for kind in ORDER
+        for c in rest
+        if c.kind == kind and c.action != "disable" and not c.after_systems
+    ]
     backward = [
         c for kind in reversed(ORDER) for c in rest if c.kind == kind and c.action == "disable"
     ]
     uploads = [c for c in changes if c.action == "upload"]  # before the services naming them
-    return uploads + placed + forward + backward
+    return uploads + placed + forward + later + backward
 
 
 def apply(

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, delete, func, select, update
 
+from hub.directory.history import agency_updated
 from hub.errors import Conflict, SchemaViolation
 from hub.model import TERMINAL, Status
 from hub.registry.reads import KINDS, get, public_system
@@ -22,9 +23,11 @@ from hub.registry.writes import CHECKS, audit, writing
 from hub.store.tables import (
     access_rules,
     agencies,
+    agency_aliases,
     circuits,
     deliveries,
     routes,
+    system_agencies,
     systems,
 )
 
@@ -45,7 +48,18 @@ FINISHED = (*TERMINAL, Status.FAILED)  # a delivery in any other state may still
 
 # What an update may change; the key and the kind (a connector's type) are the entry itself.
 UPDATABLE: dict[str, frozenset[str]] = {
-    "agencies": frozenset({"name", "parent_code", "level"}),
+    "agencies": frozenset(
+        {
+            "name",
+            "parent_code",
+            "level",
+            "state",
+            "successor_code",
+            "valid_from",
+            "valid_to",
+            "document_system",
+        }
+    ),
     "systems": frozenset({"name", "agency_code", "role"}),
     "services": frozenset(
         {
@@ -109,6 +123,8 @@ def update_entry(
         changed = sorted(name for name in changes if changes[name] != current.get(name))
         if changed:
             conn.execute(update(k.table).where(k.where(key)).values(**dict(changes)))
+            if kind == "agencies":
+                agency_updated(conn, current, row, actor, reason)
             audit(
                 conn,
                 actor,
@@ -184,10 +200,25 @@ def references(conn: Connection, kind: str, key: str) -> list[str]:
         return [
             *named("system", systems.c.code, systems.c.agency_code == key),
             *named("agency", agencies.c.code, agencies.c.parent_code == key),
+            *named("merged agency", agencies.c.code, agencies.c.successor_code == key),
+            *named("alias", agency_aliases.c.alias, agency_aliases.c.agency_code == key),
+            *named(
+                "system speaking for it",
+                system_agencies.c.system_code,
+                system_agencies.c.agency_code == key,
+            ),
             *named("route", routes.c.name, routes.c.recipient == key),
         ]
     if kind == "systems":
-        return named("access rule", rule, access_rules.c.system_code == key)
+        return [
+            *named("access rule", rule, access_rules.c.system_code == key),
+            *named("agency receiving by it", agencies.c.code, agencies.c.document_system == key),
+            *named(
+                "agency it speaks for",
+                system_agencies.c.agency_code,
+                system_agencies.c.system_code == key,
+            ),
+        ]
     if kind == "services":
         return [
             *named("access rule", rule, access_rules.c.service_code == key),

@@ -4,6 +4,7 @@ models, so the three accept the same things. Pydantic only: the CLI loads them f
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -12,6 +13,7 @@ __all__ = [
     "AccessRuleIn",
     "AgencyIn",
     "AgencyPatch",
+    "AgencyState",
     "ConnectorIn",
     "ConnectorPatch",
     "ConnectorUpdate",
@@ -40,17 +42,40 @@ class Form(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+AgencyState = Literal["active", "closed", "merged"]
+
+
 class AgencyIn(Form):
-    code: str = Field(max_length=64, description="e.g. 000.00.00.H49")
+    code: str = Field(
+        max_length=64, description="QĐ 20/2020 code (000.00.00.H49) or a 2025 short form (H56.14)"
+    )
     name: str = Field(min_length=1, max_length=300)
     parent_code: str | None = None
     level: int | None = Field(None, ge=1, le=4, description="1 central … 4 commune")
+    state: AgencyState = Field(
+        "active", description="`merged`: into `successor_code`; `closed`: no successor"
+    )
+    successor_code: str | None = Field(
+        None, max_length=64, description="The agency it was merged into (only when merged)"
+    )
+    valid_from: date | None = Field(None, description="The code in force from (null: always)")
+    valid_to: date | None = Field(None, description="… until this date, exclusive (null: still)")
+    document_system: str | None = Field(
+        None, max_length=64, description="The registered system that receives its documents"
+    )
 
 
 class AgencyPatch(Form):
     name: str | None = Field(None, min_length=1, max_length=300)
     parent_code: str | None = None
     level: int | None = Field(None, ge=1, le=4)
+    state: AgencyState | None = Field(
+        None, description="Prefer the directory's merge, close and reopen"
+    )
+    successor_code: str | None = Field(None, max_length=64)
+    valid_from: date | None = None
+    valid_to: date | None = None
+    document_system: str | None = Field(None, max_length=64)
 
 
 class SystemIn(Form):

@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from datetime import date
 from typing import TYPE_CHECKING, Any
 
 import jsonschema
@@ -21,6 +22,8 @@ from sqlalchemy.exc import IntegrityError
 
 from hub.connector import connector_type, validate_config
 from hub.content import media_family
+from hub.directory import codes, rules
+from hub.directory.history import record, snapshot
 from hub.errors import Conflict, NotFound, SchemaViolation, UnknownReference
 from hub.registry.reads import KINDS, public_system
 from hub.routing import check_conditions
@@ -142,12 +145,7 @@ def _uploaded_here(conn: Connection, kind: str, ref: str) -> bool:
 
 def check_agency(hub: Hub, conn: Connection, row: dict[str, Any]) -> None:
     _code("code", row["code"])
-    _require(conn, "agency", agencies.c.code, row.get("parent_code"), "parent_code")
-    if row.get("parent_code") == row["code"]:
-        raise SchemaViolation(
-            "an agency cannot be its own parent",
-            errors=[{"path": "/parent_code", "message": "names the agency itself"}],
-        )
+    rules.check(conn, row)
 
 
 def check_system(hub: Hub, conn: Connection, row: dict[str, Any]) -> None:
@@ -270,12 +268,34 @@ def add_agency(
     name: str,
     parent_code: str | None = None,
     level: int | None = None,
+    state: str = "active",
+    successor_code: str | None = None,
+    valid_from: date | None = None,
+    valid_to: date | None = None,
+    document_system: str | None = None,
     *,
     reason: str | None = None,
     conn: Connection | None = None,
 ) -> dict[str, Any]:
-    row = {"code": code, "name": name, "parent_code": parent_code, "level": level}
-    return _add(hub, conn, "agencies", {**row, "enabled": True}, actor, reason)
+    """Registers an agency of the directory; its history starts with this creation."""
+    row = {
+        "code": code,
+        "name": name,
+        "parent_code": parent_code,
+        "level": level,
+        "state": state,
+        "successor_code": successor_code,
+        "valid_from": valid_from,
+        "valid_to": valid_to,
+        "document_system": document_system,
+        "enabled": True,
+        "name_key": codes.fold(name),
+    }
+    with writing(hub, conn) as conn:
+        row = _add(hub, conn, "agencies", row, actor, reason)
+        record(conn, code, "create", None, snapshot(row), actor, reason)
+    del row["name_key"]
+    return row
 
 
 def add_system(

@@ -2,6 +2,9 @@
 nothing here calls ``create_all``.
 
 Registry: agencies, systems (API clients), services, access_rules, connector_instances, routes.
+The agency directory (hub.directory): agency_aliases (other spellings of a code),
+agency_history (every change of an agency), system_agencies (which agencies a system speaks
+for).
 Traffic: messages, deliveries (one per route target), message_events (the trace, hash-chained
 per message), outbox (transactional hand-over to the broker), idempotency_keys.
 Security and operations: denials, audit_log, circuits (one per connector instance).
@@ -18,6 +21,7 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     Column,
+    Date,
     DateTime,
     Float,
     ForeignKey,
@@ -32,8 +36,12 @@ from sqlalchemy import (
 )
 
 __all__ = [
+    "edoc_recipients",
+    "edocs",
     "access_rules",
     "agencies",
+    "agency_aliases",
+    "agency_history",
     "audit_log",
     "circuits",
     "connector_instances",
@@ -51,6 +59,7 @@ __all__ = [
     "queue_items",
     "routes",
     "services",
+    "system_agencies",
     "systems",
 ]
 
@@ -77,6 +86,56 @@ agencies = Table(
     Column("level", Integer, nullable=True, comment="1 central … 4 commune"),
     Column("enabled", Boolean, nullable=False, default=True),
     Column("created_at", Ts, nullable=False),
+    Column("state", String(8), nullable=False, default="active", comment="active, closed, merged"),
+    Column(
+        "successor_code",
+        String(64),
+        ForeignKey("agencies.code"),
+        nullable=True,
+        comment="the agency it was merged into (state merged)",
+    ),
+    Column("valid_from", Date, nullable=True, comment="the code in force from (null: always)"),
+    Column("valid_to", Date, nullable=True, comment="… until, exclusive (null: still)"),
+    Column(
+        "document_system",
+        String(64),
+        # agencies and systems name each other: created after both, dropped before
+        ForeignKey("systems.code", use_alter=True),
+        nullable=True,
+        comment="the registered system that receives this agency's documents",
+    ),
+    Column("name_key", String(300), nullable=True, comment="the name folded, for search"),
+    Index("ix_agencies_parent_code", "parent_code"),
+    Index("ix_agencies_successor_code", "successor_code"),
+)
+
+agency_aliases = Table(
+    "agency_aliases",
+    metadata,
+    Column("alias", String(64), primary_key=True, comment="e.g. H56.14, a system account"),
+    Column("agency_code", String(64), ForeignKey("agencies.code"), nullable=False),
+    Column("note", String(300), nullable=True),
+    Column("created_at", Ts, nullable=False),
+    Index("ix_agency_aliases_agency_code", "agency_code"),
+)
+
+agency_history = Table(
+    "agency_history",
+    metadata,
+    Column("id", AutoId, primary_key=True, autoincrement=True),
+    Column("agency_code", String(64), nullable=False, comment="no foreign key: history stays"),
+    Column("at", Ts, nullable=False),
+    Column(
+        "change",
+        String(16),
+        nullable=False,
+        comment="create, rename, reparent, merge, close, reopen, update, alias_add, alias_remove",
+    ),
+    Column("before", JSON, nullable=True),
+    Column("after", JSON, nullable=True),
+    Column("actor", String(64), nullable=False),
+    Column("reason", Text, nullable=True),
+    Index("ix_agency_history_agency_code_id", "agency_code", "id"),
 )
 
 systems = Table(
@@ -95,6 +154,16 @@ systems = Table(
     Column("key_revoked_at", Ts, nullable=True, comment="set: no key of this system is accepted"),
     Column("created_at", Ts, nullable=False),
     Index("ix_systems_previous_key_prefix", "previous_key_prefix"),
+)
+
+system_agencies = Table(
+    "system_agencies",
+    metadata,
+    Column("system_code", String(64), ForeignKey("systems.code"), primary_key=True),
+    Column("agency_code", String(64), ForeignKey("agencies.code"), primary_key=True),
+    Column("subtree", Boolean, nullable=False, default=False, comment="and every descendant"),
+    Column("created_at", Ts, nullable=False),
+    Index("ix_system_agencies_agency_code", "agency_code"),
 )
 
 services = Table(
@@ -407,4 +476,58 @@ payment_callbacks = Table(
     ),
     Index("ix_payment_callbacks_received", "received_at"),
     Index("ix_payment_callbacks_payment", "payment_id"),
+)
+
+# ── documents (edXML) ────────────────────────────────────────────────────────────────────
+edocs = Table(
+    "edocs",
+    metadata,
+    Column("message_id", String(36), ForeignKey("messages.id"), primary_key=True),
+    Column("kind", String(8), nullable=False, comment="'edoc' (a document) or 'status'"),
+    Column(
+        "document_id",
+        String(300),
+        nullable=True,
+        comment="a document's DocumentId; a status message's ResponseFor/DocumentId",
+    ),
+    Column(
+        "business_type", String(2), nullable=True, comment="0 new, 1 revoke, 2 update, 3 replace"
+    ),
+    Column("status_code", String(4), nullable=True, comment="a status message's StatusCode"),
+    Column("sender", String(64), nullable=False, comment="From/OrganId, resolved"),
+    Column("sender_original", String(64), nullable=False, comment="From/OrganId as written"),
+    Column("subject", String(500), nullable=True),
+    Column(
+        "direction", String(8), nullable=False, comment="'out' from a local system, 'in' from VDXP"
+    ),
+    Column("signature", String(20), nullable=False, comment="verified, unsigned or legacy_sha1"),
+    Column("signer", String(300), nullable=True, comment="the certificate subject"),
+    Column("warnings", JSON, nullable=False, comment="deviations found on input, by field"),
+    Column(
+        "attachments",
+        JSON,
+        nullable=False,
+        comment="[{content_id, name, content_type, size, sha256, ref}]: decoded into the blobs",
+    ),
+    Column("outgoing_ref", String(200), nullable=True, comment="blob: the edXML sent on"),
+    Column("outgoing_size", BigInteger, nullable=True),
+    Column("outgoing_sha256", String(64), nullable=True),
+    Column("created_at", Ts, nullable=False),
+    Index("ix_edocs_document", "document_id", "kind"),
+)
+
+edoc_recipients = Table(
+    "edoc_recipients",
+    metadata,
+    Column("message_id", String(36), ForeignKey("messages.id"), primary_key=True),
+    Column("recipient", String(64), primary_key=True, comment="agency code, resolved"),
+    Column("recipient_original", String(64), nullable=False, comment="as the document named it"),
+    Column("channel", String(8), nullable=False, comment="inbox, push or axis (VDXP)"),
+    Column("system_code", String(64), nullable=True, comment="inbox: the system that picks it up"),
+    Column("delivery_id", String(36), nullable=False),
+    Column("state", String(24), nullable=False, comment="sent, arrived … finished, rejected"),
+    Column("state_at", Ts, nullable=False),
+    Column("confirmed_at", Ts, nullable=True, comment="inbox: the system confirmed receipt"),
+    Index("ix_edoc_recipients_inbox", "system_code", "confirmed_at"),
+    Index("ix_edoc_recipients_delivery", "delivery_id"),
 )

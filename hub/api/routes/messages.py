@@ -25,6 +25,7 @@ from hub.api.models import (
     Page,
     errors,
 )
+from hub.documents import admission
 from hub.model import Submission
 from hub.payload import Payload
 from hub.pipeline import submit
@@ -84,7 +85,11 @@ def submit_message(
     service: Annotated[str, Query(min_length=1, max_length=100)],
     recipient: Annotated[list[str], Query()] = [],  # noqa: B006 - FastAPI copies it
 ) -> JSONResponse:
-    accepted = submit(hub, caller, submission_from(request, body, service, recipient))
+    sub = submission_from(request, body, service, recipient)
+    if service == hub.settings.edoc_service:  # a document: recipients and routes from its edXML
+        accepted = admission.submit(hub, caller, sub)
+    else:
+        accepted = submit(hub, caller, sub)
     return JSONResponse(
         {
             "id": accepted.id,

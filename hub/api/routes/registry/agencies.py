@@ -1,11 +1,12 @@
-"""Agencies (QĐ 20/2020 codes): who sends and receives."""
+"""Agencies (QĐ 20/2020 codes): who sends and receives. The directory (``hub.directory``,
+``/v1/directory``) reads them, merges and closes them, and keeps their aliases and history."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from hub import registry
 from hub.api.deps import AdminDep, HubDep
@@ -17,7 +18,7 @@ from hub.api.routes.registry._common import (
     listed,
     registry_router,
 )
-from hub.registry.models import AgencyIn, AgencyPatch
+from hub.registry.models import AgencyIn, AgencyPatch, AgencyState
 
 __all__ = ["Agency", "AgencyIn", "AgencyPatch", "router"]
 
@@ -31,6 +32,11 @@ class Agency(BaseModel):
     level: int | None
     enabled: bool
     created_at: datetime
+    state: AgencyState = Field(description="`merged` into `successor_code`, or `closed`")
+    successor_code: str | None
+    valid_from: date | None = Field(description="The code in force from (null: always)")
+    valid_to: date | None = Field(description="… until this date, exclusive (null: still)")
+    document_system: str | None = Field(description="The system that receives its documents")
 
 
 AgencyBody = json_body(AgencyIn)
