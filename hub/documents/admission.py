@@ -63,7 +63,7 @@ def submit(hub: Hub, caller: Caller, sub: Submission, *, direction: str = "out")
             reason = f"may not send documents as {sender.original}"
             hub.denials.add(caller, sub.service, "submit", reason, None)
             raise Forbidden(f"system {caller.system} {reason}", agency=sender.original)
-        signed, signer = _signature(hub, caller, sub, sender)
+        signed, signer = _signature(hub, caller, sub, sender, message.signature is not None)
         plans = _plan(hub, message, sub.recipients, direction)
         now = utcnow()
         outgoing = _outgoing(hub, sub.payload, sender, direction, signed, now)
@@ -130,15 +130,11 @@ class _DeferredSink:
 
     class Writer:
         def __init__(self, blob) -> None:
-            self.blob, self.size, self.hash = blob, 0, hashlib.sha256()
-
-        def write(self, chunk: bytes) -> None:
-            self.blob.write(chunk)
-            self.size += len(chunk)
-            self.hash.update(chunk)
+            self.blob = blob
+            self.write = blob.write
 
         def commit(self) -> tuple[str | None, int, str]:
-            return None, self.size, self.hash.hexdigest()
+            return None, self.blob.size, self.blob.sha256()
 
         def abort(self) -> None:
             self.blob.abort()
@@ -160,7 +156,7 @@ class _DeferredSink:
 
 # -- signature -----------------------------------------------------------------------------------
 def _signature(
-    hub: Hub, caller: Caller, sub: Submission, sender: Resolution
+    hub: Hub, caller: Caller, sub: Submission, sender: Resolution, signed_in_document: bool
 ) -> tuple[str, str | None]:
     """Verified, per the sending agency's policy: ``required`` (unsigned refused), ``optional``
     (unsigned accepted; a signature present must hold) or ``unverified`` (accepted as it is:
@@ -174,6 +170,8 @@ def _signature(
     allow_sha1 = "*" in sha1 or sender.original in sha1 or sender.code in sha1
     trust = keys.trust_store(settings)
     try:
+        if not signed_in_document:  # the reader saw no Signature: no second pass to look again
+            raise Unsigned("no Signature")
         payload = sub.payload
         if payload.data is not None:
             found = verify(payload.data, trust, allow_sha1=allow_sha1)

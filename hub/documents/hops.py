@@ -3,9 +3,9 @@ edXML bytes as they stream, after the last ``TraceHeader`` (a ``TraceHeaderList`
 ``MessageHeader`` if there is none), so the ``Bussiness`` block keeps its place and the rest of
 the document is untouched, byte for byte.
 
-Two passes over the file: expat finds where the hop goes (byte offsets), then a copy writes it
-there. Memory stays flat for any size; nothing is re-serialised, so whitespace, prefixes and
-the attachments are exactly what the sender wrote.
+Two passes: expat reads the header (and stops there) to find where the hop goes, as a byte
+offset; then a plain copy of the file writes it there. Memory stays flat for any size; nothing
+is re-serialised, so whitespace, prefixes and the attachments are what the sender wrote.
 """
 
 from __future__ import annotations
@@ -29,6 +29,10 @@ BLOCK = 1024 * 1024
 def hop_timestamp(at: datetime) -> str:
     """``yyyy/MM/dd HH:mm:ss`` in Asia/Ho_Chi_Minh, as edXML writes times."""
     return at.astimezone(VIETNAM).strftime(TIMESTAMP_FORMAT)
+
+
+class _HeaderRead(Exception):
+    """Raised when edXMLHeader ends: where the hop goes is known by then."""
 
 
 @dataclass(frozen=True)
@@ -63,12 +67,17 @@ def _find(source: BinaryIO) -> _Place | None:
             found["trace"] = parser.CurrentByteIndex
         elif local == "MessageHeader" and len(names) == 3 and "header" not in found:
             found["header"] = parser.CurrentByteIndex
+        elif local == "edXMLHeader" and len(names) == 2:
+            raise _HeaderRead  # the rest (body, attachments) is not read: it has no traces
 
     parser.XmlDeclHandler = xml_decl
     parser.StartElementHandler, parser.EndElementHandler = start, end
-    while block := source.read(BLOCK):
-        parser.Parse(block, False)
-    parser.Parse(b"", True)
+    try:
+        while block := source.read(BLOCK):
+            parser.Parse(block, False)
+        parser.Parse(b"", True)
+    except _HeaderRead:
+        pass
     if encoding[0].replace("_", "-") not in ("utf-8", "utf8", "us-ascii"):
         return None
     if "trace" in found:
@@ -109,8 +118,13 @@ def _copy(source: BinaryIO, place: _Place, hop: bytes) -> Iterator[bytes]:
         if not more:
             raise ValueError("the document ended inside a tag")
         tail += more
-    yield tail[: end + 1]
-    yield hop
+    tag = tail[: end + 1]
+    if tag.endswith(b"/>"):  # an empty <TraceHeaderList/>: opened and closed around the hop
+        name = tag[1:-2].split()[0] if tag[1:-2].split() else b""
+        yield tag[:-2].rstrip() + b">" + hop + b"</" + name + b">"
+    else:
+        yield tag
+        yield hop
     yield tail[end + 1 :]
     while block := source.read(BLOCK):
         yield block

@@ -99,6 +99,10 @@ class BlobWriter:
         self._hash.update(chunk)
         self._file.write(chunk)
 
+    def sha256(self) -> str:
+        """The SHA-256 of what was written so far (hex)."""
+        return self._hash.hexdigest()
+
     def commit(self) -> tuple[str, int, str]:
         """Make the blob durable and visible; returns ``(ref, size, sha256)``. Idempotent."""
         if self.result is not None:
