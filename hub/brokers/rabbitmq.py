@@ -464,7 +464,8 @@ class RabbitMQConsumer(Consumer):
             self._dead = True
             calls, self._calls = self._calls, set()
         for call in calls:
-            if call.set_running_or_notify_cancel():
+            # one already answered, whose waiter has not yet dropped it from ``_calls``, is done
+            if not call.done() and call.set_running_or_notify_cancel():
                 call.set_exception(BrokerError("RabbitMQ consumer connection closed"))
         if self._conn is not None and self._conn.is_open:
             try:

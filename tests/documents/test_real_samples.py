@@ -1,0 +1,94 @@
+"""Every real edXML sample through the document service as it is: the sender checked against
+the directory (a hosted VDXP client's system account is an alias), the recipients read from the
+document (the agencies of other provinces go through the axis route), each status message
+carrying its document's id — and the sample with stray bytes refused clearly. The samples'
+signatures are placeholders (a truncated certificate, SOURCES.txt), so their senders' policy is
+``unverified``; with any other policy they are refused as ``malformed_signature``."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.conftest import delete_queues, make_settings, open_hub
+from tests.edxml.samples import SAMPLES, STRAY_BYTES, sample_files
+from tests.support.running import start_hub, wait_until
+
+pytestmark = pytest.mark.timeout(120)
+XML = {"Content-Type": "application/xml"}
+HOSTED = "000.00.99.H57"  # the agency whose hosted VDXP client account is "vxp.saas.03"
+SENDERS = ("000.00.00.G22", "000.00.00.H41", "000.00.11.H53", HOSTED)
+
+
+def _edxml() -> list[str]:
+    return [n for n in sample_files() if n.endswith((".edxml", "minimal.xml"))]
+
+
+@pytest.fixture
+def vendor(tmp_path, request, backend, sink):
+    hub = open_hub(make_settings(backend, tmp_path, request, edoc_signatures={"*": "unverified"}))
+    running = start_hub(hub)
+    admin = running.admin()
+    for code in SENDERS:
+        admin.json("POST", "/v1/agencies", json={"code": code, "name": code})
+    admin.json("POST", f"/v1/directory/agencies/{HOSTED}/aliases", json={"alias": "vxp.saas.03"})
+    key = admin.json(
+        "POST", "/v1/systems", json={"code": "vendor", "agency_code": SENDERS[0], "name": "v"}
+    )["api_key"]
+    for code in SENDERS[1:]:
+        admin.json("POST", "/v1/systems/vendor/agencies", json={"agency_code": code})
+    admin.json(
+        "POST",
+        "/v1/services",
+        json={"code": "edoc", "name": "edoc", "mode": "async", "content_type": "application/xml"},
+    )
+    admin.json("POST", "/v1/access-rules", json={"system_code": "vendor", "service_code": "edoc"})
+    admin.json(
+        "POST",
+        "/v1/connectors",
+        json={"name": "axis", "type": "rest", "config": {"url": sink.url + "/vdxp"}},
+    )
+    admin.json(
+        "POST", "/v1/routes", json={"name": "to-axis", "connector": "axis", "service_code": "edoc"}
+    )
+    yield running, running.client(key)
+    running.stop()
+    delete_queues(hub)
+
+
+@pytest.mark.skipif(not _edxml(), reason="shared/domain/samples not beside the checkout")
+def test_every_real_sample_goes_through_the_document_service(vendor, sink):
+    running, client = vendor
+    accepted = {}
+    for name in _edxml():
+        answer = client.session.post(
+            client.url + "/v1/documents",
+            data=(SAMPLES / name).read_bytes(),
+            headers=XML,
+            timeout=30,
+        )
+        if name == STRAY_BYTES:
+            assert answer.status_code == 400, answer.text
+            assert "4 stray bytes before the XML declaration" in answer.json()["details"]["reason"]
+            continue
+        assert answer.status_code in (200, 202), f"{name}: {answer.text}"
+        accepted[name] = answer.json()
+    # the two vendors' "processing" samples are one status message (document, code, sender,
+    # time): the second is recognised, not forwarded twice
+    duplicates = [n for n, a in accepted.items() if a["duplicate"]]
+    assert duplicates == ["vxp-sdk-example/status_processing_05.edxml"]
+    fresh = {a["id"] for a in accepted.values() if not a["duplicate"]}
+    admin = running.admin()
+    wait_until(
+        lambda: all(admin.json("GET", f"/v1/messages/{i}")["status"] == "delivered" for i in fresh),
+        timeout=60,
+        what="every sample delivered through the axis route",
+    )
+    view = admin.json(
+        "GET", "/v1/documents", params={"id": "000.00.00.G22,2015/09/30,7816/VPCP-TTĐT"}
+    )
+    assert sorted(d["business_type"] for d in view["documents"]) == ["1", "2", "3"]
+    codes = sorted(s["status_code"] for s in view["status_messages"])
+    assert codes == ["01", "01", "02", "03", "04", "05", "06", "13", "15", "16"]
+    minimal = admin.json("GET", "/v1/documents", params={"id": "test-doc"})["documents"][0]
+    assert minimal["sender"] == HOSTED and minimal["sender_original"] == "vxp.saas.03"
+    assert any("vxp.saas.03" in w["message"] for w in minimal["warnings"])
