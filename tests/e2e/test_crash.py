@@ -91,7 +91,11 @@ def test_worker_killed_mid_batch_loses_nothing_and_partner_sees_each_once(
 
 
 def test_messages_accepted_while_no_relay_runs_are_published_when_one_starts(running, sink):
+    """No relay and no worker while they are accepted (on the embedded broker the queue rows
+    are the queue, so a running worker would take them at once): they wait, committed, and are
+    delivered once a relay and a worker run again."""
     running.relay.stop()
+    running.stop_worker()
     sender = standard(running.admin(), sink.url)
     ids = {
         sender.send("dossier.status", json.dumps(dossier(i)).encode(), "application/json")["id"]
@@ -105,5 +109,6 @@ def test_messages_accepted_while_no_relay_runs_are_published_when_one_starts(run
     from hub.outbox import Relay
 
     running.relay = Relay(running.hub, interval=0.05).start()
+    running.start_worker()
     wait_until(lambda: _delivered(running.hub) == 10, what="deliveries after relay start")
     assert set(sink.unique_keys()) == ids
