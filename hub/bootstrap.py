@@ -3,12 +3,11 @@ to ``data_dir/admin.key`` (mode 0600) and printed once; it is never stored in cl
 
 from __future__ import annotations
 
-import os
-
 from sqlalchemy import select
 
 from hub import registry
 from hub.context import Hub
+from hub.security import write_private
 from hub.store.tables import agencies, systems
 
 __all__ = ["ADMIN_SYSTEM", "OPERATOR_AGENCY", "ensure_admin"]
@@ -37,7 +36,5 @@ def ensure_admin(hub: Hub) -> str | None:
         )["api_key"]
     path = hub.settings.admin_key_file
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as fh:
-        fh.write(key + "\n")
+    write_private(path, key + "\n")
     return key

@@ -13,7 +13,6 @@ them the way a real deployment does (``*_file``), never in their configuration.
 from __future__ import annotations
 
 import json
-import os
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -25,6 +24,7 @@ from sqlalchemy import select
 from hub import registry
 from hub.client import ClientError, HubClient
 from hub.context import Hub
+from hub.security import write_private
 from hub.store.tables import agencies, connector_instances, routes, services, systems
 from sandbox.province import Province
 
@@ -57,9 +57,7 @@ def secrets(hub: Hub, province: Province) -> dict[str, str]:
     paths = {}
     for name, value in values.items():
         path = folder / name
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as fh:
-            fh.write(value)
+        write_private(path, value)
         paths[name] = str(path)
     return paths
 
@@ -350,9 +348,7 @@ def seed(hub: Hub, province: Province) -> str | None:
         documents(hub, province, conn)
     if key:
         path = hub.settings.data_dir / "demo.key"
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as fh:
-            fh.write(key + "\n")
+        write_private(path, key + "\n")
     return key
 
 
@@ -390,9 +386,7 @@ def documents(hub: Hub, province: Province, conn) -> None:
             )
             path = document_key(settings, system)
             path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-            with os.fdopen(fd, "w") as fh:
-                fh.write(made["api_key"] + "\n")
+            write_private(path, made["api_key"] + "\n")
 
 
 def tour(

@@ -11,7 +11,6 @@ Seeding is idempotent: a restart keeps the stores, the keys and the API keys alr
 
 from __future__ import annotations
 
-import os
 import secrets
 import threading
 import time
@@ -29,6 +28,7 @@ from hub.context import Hub
 from hub.documents.axis import Puller
 from hub.edxml.devca import make_dev_ca
 from hub.outbox import Relay
+from hub.security import write_private
 from hub.server import uvicorn_config
 from hub.store.db import upgrade
 from hub.store.tables import agencies, systems
@@ -145,14 +145,8 @@ def start(
 def _secret(path: Path) -> Path:
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
-        _write(path, secrets.token_hex(16))
+        write_private(path, secrets.token_hex(16) + "\n")
     return path
-
-
-def _write(path: Path, text: str) -> None:
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as fh:
-        fh.write(text + "\n" if not text.endswith("\n") else text)
 
 
 def _serve(spec: Spec, settings: Settings, axis_url: str, secret: Path) -> Running:
@@ -194,7 +188,7 @@ def seed(hub: Hub, spec: Spec, axis_url: str, secret: Path) -> None:
         for code, _, _, _, system in (*spec.agencies, (spec.codes[0], "", None, 0, "vdxp")):
             if system not in have:
                 key = registry.add_system(hub, actor, system, code, system, conn=conn)["api_key"]
-                _write(keys / f"{system}.key", key)
+                write_private(keys / f"{system}.key", key + "\n")
         if "vdxp" in have:
             registry.update_entry(hub, actor, "connectors", "vdxp", {"config": config}, conn=conn)
             return

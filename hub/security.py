@@ -12,13 +12,16 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import os
 import re
 import secrets
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 __all__ = [
     "PERSONAL_FIELDS",
+    "write_private",
     "escape_controls",
     "key_digest",
     "key_matches",
@@ -123,3 +126,11 @@ def escape_controls(text: str) -> str:
     """Control characters shown as ``\\xNN`` (``\\x0a`` for a line feed): shown, not acted on,
     so a value from a URL or a partner cannot forge a log line or garble a terminal."""
     return _CONTROLS.sub(lambda m: f"\\x{ord(m.group(0)):02x}", text)
+
+
+def write_private(path: Path, text: str) -> None:
+    """``text`` as the whole file at ``path``, readable by its owner only (0600 from the start,
+    never briefly world-readable): API keys and secrets the hub writes for an operator."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(text)

@@ -22,7 +22,7 @@ from typing import Any
 from sqlalchemy import Connection, insert, select
 
 from hub import routing
-from hub.content import media_family
+from hub.content import loads_json, media_family
 from hub.context import Hub
 from hub.directory import Resolution, resolve, speaks_for
 from hub.documents import feedback, hops, keys
@@ -105,8 +105,6 @@ def _as_edxml(sub: Submission) -> Submission:
             f"content type {sub.payload.content_type.split(';')[0]!r} is not accepted here",
             accepted=["application/xml", "application/json"],
         )
-    from hub.content import loads_json
-
     message, contents = jsonform.from_json(loads_json(sub.payload.read(limit=64 * 1024 * 1024)))
     data = builder.build_bytes(message, jsonform.opener(contents))
     return replace(sub, payload=Payload.of(data, "application/xml"))

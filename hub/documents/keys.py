@@ -21,7 +21,8 @@ def _stamp(path: Path) -> float:
     """Changes when any file under ``path`` is added, removed or rewritten."""
     if not path.is_dir():
         return -1.0
-    return sum(p.stat().st_mtime_ns for p in path.rglob("*")) + len(list(path.rglob("*")))
+    files = list(path.rglob("*"))
+    return sum(p.stat().st_mtime_ns for p in files) + len(files)
 
 
 def trust_store(settings: Settings) -> TrustStore:
