@@ -33,7 +33,7 @@ CHROMIUM = os.environ.get("LGSP_TEST_CHROMIUM", "/usr/bin/chromium")
     ],
 )
 def test_docs_pages_load_only_the_hubs_own_assets(running, page, assets):
-    html = requests.get(running.url + page, timeout=10)
+    html = requests.get(running.url + page, timeout=30)
     assert html.status_code == 200 and html.headers["content-type"].startswith("text/html")
     assert "http://" not in html.text and "https://" not in html.text, "an outside URL"
     urls = {next(g for g in m.groups() if g) for m in REFERENCES.finditer(html.text)}
@@ -41,7 +41,7 @@ def test_docs_pages_load_only_the_hubs_own_assets(running, page, assets):
     assert {u.rsplit("/", 1)[-1] for u in urls if u.startswith("/docs/assets/")} == set(assets)
     for url in urls:
         assert url.startswith("/"), url
-        answer = requests.get(running.url + url, timeout=10)
+        answer = requests.get(running.url + url, timeout=30)
         assert answer.status_code == 200, url
         kind = assets.get(url.rsplit("/", 1)[-1], "application/json")
         assert kind in answer.headers["content-type"], (url, answer.headers["content-type"])
@@ -49,7 +49,7 @@ def test_docs_pages_load_only_the_hubs_own_assets(running, page, assets):
 
 
 def test_the_openapi_document_lists_no_docs_routes(running):
-    paths = requests.get(running.url + "/openapi.json", timeout=10).json()["paths"]
+    paths = requests.get(running.url + "/openapi.json", timeout=30).json()["paths"]
     assert "/v1/messages" in paths
     assert not [p for p in paths if p.startswith(("/docs", "/redoc"))]
 

@@ -68,13 +68,15 @@ def start_hub(hub: Hub, *, worker: bool = True) -> RunningHub:
     return running
 
 
-def wait_until(predicate, timeout: float = 20.0, interval: float = 0.05, what: str = ""):
-    """Poll ``predicate`` until it returns something truthy; fail after ``timeout``."""
+def wait_until(predicate, timeout: float = 20.0, interval: float = 0.05, what=""):
+    """Poll ``predicate`` until it returns something truthy; fail after ``timeout``, saying
+    ``what`` was awaited (a string, or a function asked at that moment for what is missing)."""
     deadline = time.monotonic() + timeout
     while True:
         value = predicate()
         if value:
             return value
         if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what or predicate}")
+            said = what() if callable(what) else what
+            raise AssertionError(f"timed out after {timeout}s waiting for {said or predicate}")
         time.sleep(interval)
