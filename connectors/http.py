@@ -6,9 +6,10 @@ depends only on the connector seam, the payload handle and the errors; "test con
 HTTP types is in :mod:`connectors.http_check`.
 
 Sessions never retry, follow the environment's proxies or read ``.netrc`` (the hub retries with
-backoff; configuration comes from the connector alone). Bodies are streamed with an explicit
-``Content-Length`` (many partners refuse ``Transfer-Encoding: chunked``), answers are read up to
-a cap, and secrets are resolved per request and scrubbed from every error message.
+backoff; configuration comes from the connector alone), and put the W3C trace of the work in
+hand on every request (``traceparent``). Bodies are streamed with an explicit ``Content-Length``
+(many partners refuse ``Transfer-Encoding: chunked``), answers are read up to a cap, and secrets
+are resolved per request and scrubbed from every error message.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from typing import Any
 from urllib.parse import quote, urlsplit
 
 import requests
+from opentelemetry import propagate
 from requests.adapters import HTTPAdapter
 from urllib3.exceptions import TimeoutError as Urllib3Timeout
 
@@ -239,7 +241,7 @@ def make_session(config: Mapping[str, Any]) -> requests.Session:
     (the hub retries with backoff), no environment proxies, ``.netrc`` or CA variables."""
     session = requests.Session()
     session.trust_env = False
-    adapter = HTTPAdapter(max_retries=0, pool_connections=4, pool_maxsize=16)
+    adapter = _TracedAdapter(max_retries=0, pool_connections=4, pool_maxsize=16)
     session.mount("http://", adapter)
     session.mount("https://", adapter)
     session.verify = config.get("verify", True)
@@ -252,6 +254,17 @@ def make_session(config: Mapping[str, Any]) -> requests.Session:
     if "proxy" in config:
         session.proxies = {"http": config["proxy"], "https": config["proxy"]}
     return session
+
+
+class _TracedAdapter(HTTPAdapter):
+    """Every request carries the trace of the work in hand — W3C ``traceparent`` (and
+    ``tracestate``) of the delivery attempt's span, which the hub makes the current span of the
+    OpenTelemetry context — so the partner's logs and the hub's meet on one trace-id. Added as
+    the request goes out, in the thread that sends it, whatever built it (``requests`` or
+    zeep); with no trace bound (a scheduled poll) nothing is added."""
+
+    def add_headers(self, request: requests.PreparedRequest, **kwargs: Any) -> None:
+        propagate.inject(request.headers)
 
 
 def resolve_secret(auth: Mapping[str, Any], kind: str) -> str:

@@ -93,6 +93,8 @@ RESERVED_HEADERS = frozenset(
         "connection",
         "idempotency-key",
         "x-correlation-id",
+        "traceparent",  # set from the message's trace at send time (connectors/http.py)
+        "tracestate",
     }
 )
 URL_PLACEHOLDER = re.compile(r"\{(message_id|correlation_id|service|recipient|sender_agency)\}")

@@ -5,14 +5,14 @@ rule naming both; the admin role grants the registry and the operations, not the
 A refusal is recorded as a denial, but a flood of refusals must not become a flood of
 synchronous writes that slows genuine traffic: ``Denials`` buffers them, folds identical ones
 (same source, system, service, action, reason) into one row with a count, and writes them in a
-batch from a background thread.
+batch from a background thread. Watchers (the metrics) are told each refusal as it comes.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from sqlalchemy import Engine, insert
@@ -46,6 +46,11 @@ class Denials:
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._watchers: list[Callable[[str], None]] = []
+
+    def watch(self, watcher: Callable[[str], None]) -> None:
+        """Tell ``watcher`` the reason of every refusal as it is buffered, held or not."""
+        self._watchers.append(watcher)
 
     def add(
         self,
@@ -78,6 +83,11 @@ class Denials:
             first = row is None
         if first:
             log.warning("denied %s on %s for %s: %s", action, service, system or "-", reason)
+        for watcher in self._watchers:
+            try:
+                watcher(reason)
+            except Exception:  # a watcher's bug must not turn a refusal into a 500
+                log.exception("denial watcher %r failed", watcher)
         self._ensure_thread()
 
     def flush(self) -> int:

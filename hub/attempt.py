@@ -15,6 +15,7 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from hub import tracecontext
 from hub.connector import DeliveryResult, OutboundMessage
 from hub.context import Hub
 from hub.errors import (
@@ -27,12 +28,13 @@ from hub.errors import (
 from hub.events import Event
 from hub.model import EventKind
 from hub.payload import Payload
-from hub.security import mask_text
+from hub.security import escape_controls, mask_text
 from hub.store.db import utcnow
 
 __all__ = ["Job", "Outcome", "run"]
 
 log = logging.getLogger(__name__)
+ANSWER_CHARS = 500  # of a partner's answer, kept in the trace event that closes an attempt
 
 
 @dataclass(frozen=True)
@@ -96,11 +98,59 @@ class Outcome:
             size_out=self.size_out,
             size_in=len(self.result.response) if self.result else None,
             duration_ms=self.duration_ms,
-            details=details or None,
+            details={
+                **({"service": job.service} if job.service else {}),
+                **({"answer": answer} if (answer := self.answer) else {}),
+                **details,
+            }
+            or None,
         )
+
+    @property
+    def answer(self) -> str | None:
+        """The start of what the partner answered, as it may be kept in the trace: masked,
+        control characters escaped, at most ``ANSWER_CHARS`` (the connectors already drop
+        secrets from an error's excerpt)."""
+        if self.result is not None:
+            raw = self.result.response[: ANSWER_CHARS * 4].decode("utf-8", errors="replace")
+        elif self.error is not None:
+            raw = str(self.error.details.get("response_excerpt") or "")
+        else:
+            return None
+        text = escape_controls(mask_text(raw[:ANSWER_CHARS]))
+        return text or None
 
 
 def run(hub: Hub, job: Job, timeout: float | None = None) -> Outcome:
+    """The attempt, with the message, its correlation id and a span of its trace bound
+    (``hub.tracecontext``): every log line says which message it is about, and the partner's
+    request carries the trace."""
+    with tracecontext.bound(
+        message_id=job.message_id,
+        correlation_id=job.correlation_id,
+        traceparent=tracecontext.for_attempt(job.message_id, job.headers),
+    ):
+        outcome = _attempt(hub, job, timeout)
+        if outcome.ok:
+            log.debug(
+                "attempt %d via %s: %s in %.0f ms",
+                job.attempt,
+                job.connector,
+                outcome.remote_status,
+                outcome.duration_ms,
+            )
+        else:
+            log.info(
+                "attempt %d via %s failed (%s): %s",
+                job.attempt,
+                job.connector,
+                outcome.error.code,
+                outcome.error_text,
+            )
+    return outcome
+
+
+def _attempt(hub: Hub, job: Job, timeout: float | None) -> Outcome:
     outcome = Outcome(job)
     payload = job.payload
     if job.mapping:

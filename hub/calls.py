@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Any
 
-from hub import attempt, personal, routing, xmlsafe
+from hub import attempt, personal, routing, tracecontext, xmlsafe
 from hub.connector import DeliveryResult
 from hub.content import edxml_document_id, loads_json, media_family
 from hub.context import Hub
@@ -18,6 +18,7 @@ from hub.ids import new_id
 from hub.model import Caller, Submission
 from hub.pipeline import admit
 from hub.recording import store
+from hub.store.db import utcnow
 
 __all__ = ["Answer", "PartnerPaused", "UpstreamError", "call"]
 
@@ -52,6 +53,7 @@ class Answer:
 
 
 def call(hub: Hub, caller: Caller, sub: Submission) -> Answer:
+    received_at = utcnow()  # the message is stored once answered; its trace starts now
     service, document = admit(hub, caller, sub, "call", mode="sync")
     why = _grounds(hub, caller, sub) if service["personal_data"] else None
     targets = routing.resolve(
@@ -106,7 +108,9 @@ def call(hub: Hub, caller: Caller, sub: Submission) -> Answer:
         hub.circuits.failed(target.connector, outcome.error_text or "", gate.probe)
     elif outcome.ok:
         hub.circuits.succeeded(target.connector)
-    kept = replace(sub, payload=personal.masked(sub.payload)) if why else sub
+    kept = replace(sub, headers=tracecontext.stamp(sub.headers))
+    if why:
+        kept = replace(kept, payload=personal.masked(sub.payload))
     ref = hub.keep_payload(kept.payload)
     with hub.begin() as conn:
         store(
@@ -121,6 +125,7 @@ def call(hub: Hub, caller: Caller, sub: Submission) -> Answer:
             sub.idempotency_key,
             ref,
             outcome=outcome,
+            received_at=received_at,
         )
         if why:
             personal.record(conn, caller, sub, why, document, message_id, _result(outcome))

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -165,6 +166,32 @@ class Settings(BaseSettings):
 
     host: str = "127.0.0.1"
     port: int = 8080
+
+    log_format: Literal["auto", "json", "text"] = Field(
+        "auto",
+        description="Log lines: json (an object a line, with the message, correlation and "
+        "trace ids), text, or auto: text on a terminal, json otherwise.",
+    )
+    metrics_sample_seconds: float = Field(
+        15.0,
+        gt=0,
+        description="How often queue depths, dead letters and circuit states are read for "
+        "/metrics (a scrape itself reads nothing from the store).",
+    )
+    metrics_public: bool = Field(
+        False,
+        description="Serve /metrics without an API key (for a scraper inside a closed network); "
+        "otherwise it needs an admin key.",
+    )
+    console_idle_minutes: float = Field(
+        30.0, gt=0, description="The admin console logs a session out after this long idle."
+    )
+    console_session_hours: float = Field(
+        12.0, gt=0, description="And after this long since login, however busy."
+    )
+    console_language: str = Field(
+        "vi", pattern="^(vi|en)$", description="The console's language until one is chosen."
+    )
 
     @property
     def sqlalchemy_url(self) -> str:

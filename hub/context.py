@@ -1,7 +1,7 @@
 """The running hub: settings, the store's engine, blob store, broker, connector instances, the
-event observers, the denial recorder and the circuits. One ``Hub`` per process, passed
-explicitly (no globals), closed on shutdown. Constructing one never migrates the store: only
-``lgsp db upgrade`` and ``lgsp serve`` do (``hub.store.db.upgrade``).
+event observers, the denial recorder, the circuits and the metrics they feed. One ``Hub`` per
+process, passed explicitly (no globals), closed on shutdown. Constructing one never migrates
+the store: only ``lgsp db upgrade`` and ``lgsp serve`` do (``hub.store.db.upgrade``).
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from hub.errors import ConnectorDisabled, NotFound
 from hub.events import PENDING, Event, Observers
 from hub.mapping import FolderSource, Mappings
 from hub.mapping.sources import RegistrySource
+from hub.metrics import HubMetrics
 from hub.payload import Payload
 from hub.registry import RegistryCache
 from hub.registry.documents import Documents
@@ -69,6 +70,9 @@ class Hub:
         self.events = Observers()
         self.denials = Denials(self.engine)
         self.circuits = Circuits(self.engine, self.reader, settings)
+        self.metrics = HubMetrics(self.reader, self.circuits, settings.metrics_sample_seconds)
+        self.events.add(self.metrics.observe)
+        self.denials.watch(self.metrics.denied)
         self.blobs = BlobStore(settings.blob_path)
         self.documents = Documents(self.reader, settings.registry_cache_seconds)
         self.schemas = Schemas(settings.schema_dir, self.documents)
@@ -160,6 +164,7 @@ class Hub:
         )
 
     def close(self) -> None:
+        self.metrics.stop()
         self.denials.close()
         for _, _, instance in self._connectors.values():
             instance.close()

@@ -89,6 +89,7 @@ def discard(hub: Hub, delivery_id: str, actor: str, reason: str) -> None:
                     mid,
                     "discarded",
                     delivery_id=delivery_id,
+                    connector=row["connector"],
                     details={"by": actor, "reason": reason},
                 )
             ],

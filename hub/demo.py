@@ -416,6 +416,7 @@ def tour(
         except (ClientError, requests.RequestException, TimeoutError, KeyError) as exc:
             name = "document" if flow.__name__ == "<lambda>" else flow.__name__
             say(f"  {name.strip('_').replace('_', ' ')}: failed ({exc})")
+    say(f"each flow, its trace and the overview are on the dashboard: {url}/admin/messages")
 
 
 def _ready(url: str) -> bool:

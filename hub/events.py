@@ -154,6 +154,11 @@ _TAILS = (
     .order_by(messages.c.id)
 )
 _TAILS_LOCKED = _TAILS.with_for_update()
+_TRACE = (
+    select(message_events)
+    .where(message_events.c.message_id == bindparam("message_id"))
+    .order_by(message_events.c.seq)
+)
 _INSERT_EVENTS = insert(message_events)
 _SET_TAIL = (
     update(messages)
@@ -164,15 +169,7 @@ _SET_TAIL_AND_STATUS = _SET_TAIL.values(status=bindparam("new_status"), updated_
 
 
 def trace(conn: Connection, message_id: str) -> list[dict[str, Any]]:
-    rows = (
-        conn.execute(
-            select(message_events)
-            .where(message_events.c.message_id == message_id)
-            .order_by(message_events.c.seq)
-        )
-        .mappings()
-        .all()
-    )
+    rows = conn.execute(_TRACE, {"message_id": message_id}).mappings().all()
     return [dict(r, at=as_utc(r["at"])) for r in rows]
 
 

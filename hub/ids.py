@@ -7,7 +7,7 @@ import threading
 import time
 import uuid
 
-__all__ = ["new_id", "uuid7"]
+__all__ = ["floor", "new_id", "uuid7"]
 
 _lock = threading.Lock()
 _last = [0, 0]  # last millisecond, last 12-bit counter
@@ -34,3 +34,10 @@ def uuid7() -> uuid.UUID:
 
 def new_id() -> str:
     return str(uuid7())
+
+
+def floor(ms: int) -> str:
+    """The smallest UUIDv7 of Unix millisecond ``ms`` (clamped to what 48 bits hold): every id
+    made at or after that millisecond sorts at or above it."""
+    ms = min(max(ms, 0), (1 << 48) - 1)
+    return str(uuid.UUID(int=(ms << 80) | (0x7 << 76) | (0b10 << 62)))

@@ -23,13 +23,14 @@ import json
 import logging
 import random
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import Connection, bindparam, func, insert, select
 from sqlalchemy.exc import IntegrityError
 
-from hub import attempt, routing
+from hub import attempt, routing, tracecontext
 from hub.access import authorise
 from hub.brokers.base import Delivery
 from hub.content import edxml_document_id, edxml_idempotency_key, parse
@@ -160,6 +161,7 @@ def accept(
     rows and ``also``'s (given the connection and the new message id) in one transaction — and
     enqueue it. A key already claimed by the sender answers the first message's id."""
     message_id = new_id()
+    sub = replace(sub, headers=tracecontext.stamp(sub.headers))  # the worker continues the trace
     ref = hub.keep_payload(sub.payload)
     try:
         with hub.begin() as conn:

@@ -45,11 +45,13 @@ def store(
     key: str | None,
     ref: str | None,
     outcome: attempt.Outcome | None = None,
+    received_at: datetime | None = None,
 ) -> None:
     """Insert the message, its deliveries and their first events in the caller's transaction.
     Queued (no ``outcome``): each delivery is enqueued (``enqueue``) with a ``queued`` event.
-    A synchronous call passes the ``outcome`` of its one attempt, recorded at once."""
-    now = utcnow()
+    A synchronous call passes the ``outcome`` of its one attempt, recorded at once, and when
+    it was received (before the partner was asked)."""
+    now = received_at or utcnow()
     payload = sub.payload
     events = [
         Event(

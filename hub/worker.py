@@ -15,8 +15,8 @@ import time
 
 from sqlalchemy import select
 
-from hub import parking, pipeline
-from hub.brokers.base import Consumer
+from hub import parking, pipeline, tracecontext
+from hub.brokers.base import Consumer, Delivery
 from hub.context import Hub, delivery_queue
 from hub.outage import BROKER, STORE, as_unavailable, kind_of, outages
 from hub.store.tables import connector_instances
@@ -76,7 +76,7 @@ class Worker:
                     self.hub.broker.declare(queue)
                     self._consumers[queue] = self.hub.broker.consume(
                         [queue],
-                        lambda job: pipeline.process(self.hub, job),
+                        self._process,
                         prefetch=self.hub.settings.worker_threads,
                     )
                 except Exception as exc:  # the other queues may still start; retried next round
@@ -84,6 +84,12 @@ class Worker:
                     continue
                 outages.recovered(BROKER, WHERE)
                 log.info("worker consuming %s", queue)
+
+    def _process(self, job: Delivery) -> None:
+        """One job, its message id bound for every log line about it (the attempt binds the
+        rest: ``hub.attempt``)."""
+        with tracecontext.bound(message_id=job.headers.get("message-id")):
+            pipeline.process(self.hub, job)
 
     def _refresh(self) -> None:
         try:

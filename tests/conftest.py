@@ -5,9 +5,11 @@ is missing skips its tests locally but fails them in CI (``CI`` set), where ``.c
 
 from __future__ import annotations
 
+import logging
 import os
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import pika
 import psycopg
@@ -20,6 +22,8 @@ from hub.context import Hub, delivery_queue
 from hub.store.db import upgrade
 from hub.store.tables import connector_instances, metadata
 from sandbox.rest_sink import RestSink
+from tests.edxml.samples import SAMPLES
+from tests.support import leaks
 from tests.support.running import RunningHub, start_hub
 
 PG_ADMIN_URL = os.environ.get("LGSP_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
@@ -119,6 +123,27 @@ def open_hub(settings: Settings) -> Hub:
     if hub.engine.dialect.name == "postgresql":
         _truncate(hub)
     return hub
+
+
+@pytest.fixture(scope="session", autouse=True)
+def no_leaks() -> Iterator[None]:
+    """After the last test of this process: no page, API listing or log line of any hub the
+    tests ran showed a personal number or a secret unmasked (``tests.support.leaks``). A leak
+    is reported as an error at the teardown of the last test."""
+    root = logging.getLogger()
+    level = root.level
+    root.setLevel(logging.INFO)  # what a hub logs by default (LGSP_LOG_LEVEL)
+    root.addHandler(leaks.watch)
+    yield
+    root.removeHandler(leaks.watch)
+    root.setLevel(level)
+    sources = [*Path(__file__).parent.rglob("*.py"), *SAMPLES.rglob("*")]
+    found = leaks.find_leaks(
+        leaks.canaries_in(p for p in sources if p.is_file()),
+        leaks.watch.secrets,
+        leaks.watch.texts(),
+    )
+    assert not found, "\n".join(sorted(set(found))[:50])
 
 
 @pytest.fixture

@@ -10,12 +10,12 @@ import logging
 from fastapi import FastAPI, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from hub import __version__
-from hub.api import docs, edge
+from hub import __version__, admin
+from hub.api import docs, edge, tracing
 from hub.api.routes import (
     audit,
     connector_checks,
@@ -24,6 +24,8 @@ from hub.api.routes import (
     documents,
     health,
     messages,
+    metrics,
+    opdata,
     payments,
     qlvb_soap,
     registry,
@@ -59,12 +61,17 @@ def create_app(hub: Hub) -> FastAPI:
         qlvb_soap,
         connector_checks,
         audit,
+        opdata,
+        metrics,
     ):
         app.include_router(module.router)
     docs.install(app)
+    admin.install(app)
 
     @app.exception_handler(HubError)
-    async def hub_error(_: Request, exc: HubError) -> JSONResponse:
+    async def hub_error(request: Request, exc: HubError) -> Response:
+        if request.url.path.startswith(admin.PREFIX):
+            return admin.answer_error(request, exc)
         retry_after = getattr(exc, "retry_after_seconds", None)  # a partner's paused circuit
         return JSONResponse(
             jsonable_encoder(exc.as_dict()),
@@ -105,6 +112,7 @@ def create_app(hub: Hub) -> FastAPI:
         return _unavailable(exc, exc)
 
     app.add_middleware(LastResort)
+    app.add_middleware(tracing.TraceRequests)  # a request's log lines and answer carry its trace
     app.add_middleware(edge.RefuseControlCharacters)  # outermost: before anything reads
 
     return app

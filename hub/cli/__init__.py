@@ -26,6 +26,7 @@ from hub.cli import (  # noqa: F401  (they register)
     registry,
     registry_file,
     schemas,
+    stats,
 )
 from hub.cli.common import app
 

@@ -56,6 +56,10 @@ def serve(
     )
     if admin_key:
         out.print(f"admin API key (shown once, also in {settings.admin_key_file}): {admin_key}")
+    out.print(
+        f"dashboard: {url}/admin/  (log in with the admin API key in {settings.admin_key_file})"
+        f"  ·  metrics: {url}/metrics  ·  API docs: {url}/docs"
+    )
     if demo:
         province = _sandbox(url)
         demo_registry.seed(hub, province)

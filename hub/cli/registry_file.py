@@ -9,6 +9,7 @@ from typing import Annotated
 
 import typer
 import yaml
+from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from hub.cli.common import (
@@ -19,6 +20,7 @@ from hub.cli.common import (
     app,
     client,
     emit,
+    err,
     fail,
     hub_errors,
     out,
@@ -39,7 +41,7 @@ HEADER = (
 @registry_app.command()
 def export(url: UrlOpt = DEFAULT_URL, key: KeyOpt = None, as_json: JsonOpt = False) -> None:
     """Print the whole registry as YAML (``> province.yaml``), or JSON."""
-    with hub_errors():
+    with hub_errors(), _working("reading the registry", as_json):
         document = client(url, key).json("GET", "/v1/registry")
     if as_json:
         emit(document, True)
@@ -63,7 +65,7 @@ def apply(
     except OSError as exc:
         raise fail(f"cannot read {file}: {exc.strerror}") from None
     params = {"dry_run": str(dry_run).lower(), **({"reason": reason} if reason else {})}
-    with hub_errors():
+    with hub_errors(), _working("planning" if dry_run else "applying", as_json):
         result = client(url, key).json(
             "POST",
             "/v1/registry/apply",
@@ -85,6 +87,21 @@ def apply(
     out.print(f"{len(result['changes'])} change(s) {verb}", markup=False)
     for system, api_key in result["api_keys"].items():
         out.print(f"API key of new system {system} (shown once): {api_key}", markup=False)
+
+
+def _working(what: str, quiet: bool) -> Progress:
+    """A spinner with the time spent on stderr while the hub works (a large registry takes a
+    while to plan and apply); only for a person at a terminal, never in --json or piped."""
+    progress = Progress(
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        TimeElapsedColumn(),
+        console=err,
+        transient=True,
+        disable=quiet or not err.is_terminal,
+    )
+    progress.add_task(what, total=None)
+    return progress
 
 
 @registry_app.command()

@@ -169,7 +169,11 @@ def confirm(hub: Hub, caller: Caller, message_id: str) -> dict[str, Any]:
                         remote_status="confirmed",
                         attempt=1,
                         at=now,
-                        details={"system": caller.system, "recipient": recipient},
+                        details={
+                            "service": hub.settings.edoc_service,
+                            "system": caller.system,
+                            "recipient": recipient,
+                        },
                     )
                 ],
                 also=mark,

@@ -251,10 +251,14 @@ messages = Table(
     Column("updated_at", Ts, nullable=False),
     Index("ix_messages_created", "created_at"),
     Index("ix_messages_status_created", "status", "created_at"),
-    Index("ix_messages_sender_created", "sender_system", "created_at"),
-    Index("ix_messages_service_created", "service_code", "created_at"),
     Index("ix_messages_correlation", "correlation_id"),
     Index("ix_messages_document", "document_id"),
+    # searches are newest first by id: these hand rows over in that order (migration 0011)
+    Index("ix_messages_status_id", "status", "id"),
+    Index("ix_messages_service_id", "service_code", "id"),
+    Index("ix_messages_service_status_id", "service_code", "status", "id"),
+    Index("ix_messages_sender_id", "sender_system", "id"),
+    Index("ix_messages_agency_id", "sender_agency", "id"),
 )
 
 deliveries = Table(
@@ -276,6 +280,7 @@ deliveries = Table(
     Column("updated_at", Ts, nullable=False),
     Index("ix_deliveries_message", "message_id"),
     Index("ix_deliveries_status_updated", "status", "updated_at"),
+    Index("ix_deliveries_recipient", "recipient", "message_id"),
 )
 
 message_events = Table(
@@ -347,6 +352,21 @@ audit_log = Table(
     Column("action", String(100), nullable=False),
     Column("target", String(300), nullable=True),
     Column("reason", Text, nullable=True),
+)
+
+console_sessions = Table(
+    "console_sessions",
+    metadata,
+    Column("id", String(64), primary_key=True, comment="SHA-256 of the cookie's token"),
+    Column("system_code", String(64), nullable=False, comment="the admin who logged in"),
+    Column("csrf_token", String(64), nullable=False),
+    Column("created_at", Ts, nullable=False),
+    Column("last_seen_at", Ts, nullable=False),
+    Column("expires_at", Ts, nullable=False, comment="idle limit, moved on each request"),
+    Column("ends_at", Ts, nullable=False, comment="absolute limit from login"),
+    Column("ended_at", Ts, nullable=True, comment="logout"),
+    Column("remote_addr", String(64), nullable=True),
+    Index("ix_console_sessions_expires", "expires_at"),
 )
 
 circuits = Table(

@@ -5,17 +5,16 @@ shows that Swagger UI really renders the hub's operations; it is skipped otherwi
 
 from __future__ import annotations
 
-import os
 import re
-import shutil
 
 import pytest
 import requests
 
+from tests.support.browser import chromium, screenshot
+
 pytestmark = [pytest.mark.timeout(60), pytest.mark.parametrize("backend", ["sqlite"])]
 
 REFERENCES = re.compile(r'(?:src|href)="([^"]*)"|url: \'([^\']*)\'|spec-url="([^"]*)"')
-CHROMIUM = os.environ.get("LGSP_TEST_CHROMIUM", "/usr/bin/chromium")
 
 
 @pytest.mark.parametrize(
@@ -54,34 +53,17 @@ def test_the_openapi_document_lists_no_docs_routes(running):
     assert not [p for p in paths if p.startswith(("/docs", "/redoc"))]
 
 
-@pytest.mark.skipif(not shutil.which(CHROMIUM), reason=f"no Chromium at {CHROMIUM}")
-def test_swagger_ui_renders_the_operations_in_a_headless_browser(running, tmp_path):
-    sync_api = pytest.importorskip("playwright.sync_api")
+def test_swagger_ui_renders_the_operations_in_a_headless_browser(running):
     outside: list[str] = []
-    with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=CHROMIUM,
-            headless=True,
-            args=[
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
-                "--no-first-run",
-            ],
+    with chromium() as browser:
+        page = browser.new_page()
+        page.on(
+            "request",
+            lambda r: None if r.url.startswith(running.url) else outside.append(r.url),
         )
-        try:
-            page = browser.new_page()
-            page.on(
-                "request",
-                lambda r: None if r.url.startswith(running.url) else outside.append(r.url),
-            )
-            page.goto(running.url + "/docs")
-            page.wait_for_selector(".opblock-summary-path", timeout=20_000)
-            shown = page.locator(".opblock-summary-path").all_inner_texts()
-            page.screenshot(path=str(tmp_path / "docs.png"), full_page=True)
-        finally:
-            browser.close()
+        page.goto(running.url + "/docs")
+        page.wait_for_selector(".opblock-summary-path", timeout=20_000)
+        shown = page.locator(".opblock-summary-path").all_inner_texts()
+        screenshot(page, "docs")
     assert "/v1/messages" in [s.replace("\u200b", "") for s in shown]
     assert not [u for u in outside if not u.startswith(("data:", "blob:"))], outside

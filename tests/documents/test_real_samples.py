@@ -10,13 +10,12 @@ from __future__ import annotations
 import pytest
 
 from tests.conftest import delete_queues, make_settings, open_hub
+from tests.documents.vendor import HOSTED, register_vendor
 from tests.edxml.samples import SAMPLES, STRAY_BYTES, sample_files
 from tests.support.running import start_hub, wait_until
 
 pytestmark = pytest.mark.timeout(300)
 XML = {"Content-Type": "application/xml"}
-HOSTED = "000.00.99.H57"  # the agency whose hosted VDXP client account is "vxp.saas.03"
-SENDERS = ("000.00.00.G22", "000.00.00.H41", "000.00.11.H53", HOSTED)
 
 
 def _edxml() -> list[str]:
@@ -27,29 +26,7 @@ def _edxml() -> list[str]:
 def vendor(tmp_path, request, backend, sink):
     hub = open_hub(make_settings(backend, tmp_path, request, edoc_signatures={"*": "unverified"}))
     running = start_hub(hub)
-    admin = running.admin()
-    for code in SENDERS:
-        admin.json("POST", "/v1/agencies", json={"code": code, "name": code})
-    admin.json("POST", f"/v1/directory/agencies/{HOSTED}/aliases", json={"alias": "vxp.saas.03"})
-    key = admin.json(
-        "POST", "/v1/systems", json={"code": "vendor", "agency_code": SENDERS[0], "name": "v"}
-    )["api_key"]
-    for code in SENDERS[1:]:
-        admin.json("POST", "/v1/systems/vendor/agencies", json={"agency_code": code})
-    admin.json(
-        "POST",
-        "/v1/services",
-        json={"code": "edoc", "name": "edoc", "mode": "async", "content_type": "application/xml"},
-    )
-    admin.json("POST", "/v1/access-rules", json={"system_code": "vendor", "service_code": "edoc"})
-    admin.json(
-        "POST",
-        "/v1/connectors",
-        json={"name": "axis", "type": "rest", "config": {"url": sink.url + "/vdxp"}},
-    )
-    admin.json(
-        "POST", "/v1/routes", json={"name": "to-axis", "connector": "axis", "service_code": "edoc"}
-    )
+    key = register_vendor(running.admin(), sink.url)
     yield running, running.client(key)
     running.stop()
     delete_queues(hub)

@@ -9,7 +9,12 @@ import pytest
 
 from hub.client import ClientError
 from sandbox.soap_service import SoapService
-from tests.support.partners import allow, register_sender, register_service
+from tests.support.partners import (
+    allow,
+    register_citizen_registry,
+    register_sender,
+    register_service,
+)
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -27,20 +32,7 @@ def caller(running, soap):
     admin = running.admin()
     key = register_sender(admin)
     register_service(admin, "citizen.lookup", mode="sync", schema="citizen-lookup.v1.json")
-    admin.json(
-        "POST",
-        "/v1/connectors",
-        json={
-            "name": "citizen-registry",
-            "type": "soap",
-            "config": {"wsdl": soap.wsdl_url, "operation": "LookupCitizen", "timeout_seconds": 1},
-        },
-    )
-    admin.json(
-        "POST",
-        "/v1/routes",
-        json={"name": "lookup", "connector": "citizen-registry", "service_code": "citizen.lookup"},
-    )
+    register_citizen_registry(admin, soap.wsdl_url)
     allow(admin, "motcua", "citizen.lookup")
     return running.client(key)
 

@@ -15,7 +15,7 @@ from hub.client import ClientError
 from hub.store.tables import messages
 from sandbox.soap_service import SoapService
 from tests.cli.test_cli_errors import assert_one_line_error, lgsp
-from tests.support.partners import allow, register_sender
+from tests.support.partners import allow, register_citizen_registry, register_sender
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -46,20 +46,7 @@ def caller(running, soap):
             "personal_data": True,
         },
     )
-    admin.json(
-        "POST",
-        "/v1/connectors",
-        json={
-            "name": "citizen-registry",
-            "type": "soap",
-            "config": {"wsdl": soap.wsdl_url, "operation": "LookupCitizen", "timeout_seconds": 1},
-        },
-    )
-    admin.json(
-        "POST",
-        "/v1/routes",
-        json={"name": "lookup", "connector": "citizen-registry", "service_code": "citizen.lookup"},
-    )
+    register_citizen_registry(admin, soap.wsdl_url)
     allow(admin, "motcua", "citizen.lookup")
     return running.client(key)
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -17,6 +18,7 @@ import pytest
 import requests
 
 from hub.client import HubClient
+from tests.admin.console import Console
 from tests.support.partners import dossier, standard
 from tests.support.running import wait_until
 
@@ -76,7 +78,7 @@ def children(pid: int) -> list[int]:
 
 
 def test_readme_demo_flow_sends_and_traces_a_message(tmp_path):
-    proc, env, _ = serve(tmp_path, "--demo")
+    proc, env, url = serve(tmp_path, "--demo")
     try:
         env["LGSP_API_KEY"] = (tmp_path / "var" / "demo.key").read_text().strip()
         sent = subprocess.run(
@@ -111,8 +113,23 @@ def test_readme_demo_flow_sends_and_traces_a_message(tmp_path):
             timeout=30,
         )
         assert "delivered" in shown.stdout and "intact" in shown.stdout
+        # the demo's flows are on the dashboard, for the admin key the hub wrote
+        console = Console(url)
+        console.login((tmp_path / "var" / "admin.key").read_text().strip())
+        rows = wait_until(
+            lambda: (
+                len(found := re.findall(r'data-message="', console.page("/messages"))) >= 6
+                and found
+            ),
+            timeout=60,
+            interval=0.5,
+            what="the tour's five flows and the message sent, on the dashboard",
+        )
+        assert rows and message_id in console.page("/messages")
     finally:
         assert stop(proc) == 0
+    printed = proc.stdout.read()
+    assert f"dashboard: {url}/admin/" in printed
 
 
 def test_worker_processes_deliver_are_restarted_and_stop_with_the_hub(tmp_path):

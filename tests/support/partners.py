@@ -79,6 +79,24 @@ def register_rest_route(
     )
 
 
+def register_citizen_registry(admin: HubClient, wsdl_url: str, timeout: float = 1) -> None:
+    """The SOAP citizen registry (the sandbox's ``LookupCitizen``) behind ``citizen.lookup``."""
+    admin.json(
+        "POST",
+        "/v1/connectors",
+        json={
+            "name": "citizen-registry",
+            "type": "soap",
+            "config": {"wsdl": wsdl_url, "operation": "LookupCitizen", "timeout_seconds": timeout},
+        },
+    )
+    admin.json(
+        "POST",
+        "/v1/routes",
+        json={"name": "lookup", "connector": "citizen-registry", "service_code": "citizen.lookup"},
+    )
+
+
 def allow(admin: HubClient, system: str, service: str) -> None:
     admin.json("POST", "/v1/access-rules", json={"system_code": system, "service_code": service})
 

@@ -16,6 +16,7 @@ from hub.context import Hub
 from hub.outbox import Relay
 from hub.server import uvicorn_config
 from hub.worker import Worker
+from tests.support import leaks
 
 
 @dataclass
@@ -52,7 +53,8 @@ class RunningHub:
 
 def start_hub(hub: Hub, *, worker: bool = True) -> RunningHub:
     admin_key = bootstrap.ensure_admin(hub) or hub.settings.admin_key_file.read_text().strip()
-    server = uvicorn.Server(uvicorn_config(create_app(hub), "127.0.0.1", 0))
+    leaks.watch.secrets.add(admin_key)
+    server = uvicorn.Server(uvicorn_config(leaks.asgi(create_app(hub)), "127.0.0.1", 0))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 15
