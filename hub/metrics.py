@@ -28,6 +28,7 @@ from prometheus_client import (
     Gauge,
     Histogram,
     generate_latest,
+    start_http_server,
 )
 from sqlalchemy import Engine, func, select
 
@@ -252,6 +253,12 @@ class HubMetrics:
         sampler, so the sampled gauges appear from the next scrape on."""
         self.start()
         return generate_latest(self.registry), CONTENT_TYPE_LATEST
+
+    def serve(self, port: int, host: str = "127.0.0.1") -> None:
+        """Expose this process's metrics on ``host:port`` (prometheus_client's own server):
+        for a worker process, which serves no API but is where deliveries are counted. No key
+        is asked there, so it listens on the loopback unless told otherwise."""
+        start_http_server(port, addr=host, registry=self.registry)
 
 
 def _service_of(event: Event, services: Mapping[str, str]) -> str:

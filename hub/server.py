@@ -30,21 +30,23 @@ class WorkerProcesses:
     thread at a time per process, so on a machine with several cores the worker does better
     in processes of its own than as threads beside the API."""
 
-    def __init__(self, count: int) -> None:
+    def __init__(self, count: int, metrics_port: int | None = None) -> None:
         self.count = count
+        self.metrics_port = metrics_port  # worker i serves its metrics on metrics_port + i
         self._procs: list[subprocess.Popen] = []
         self._stop = threading.Event()
         self._thread = threading.Thread(
             target=self._supervise, name="worker-processes", daemon=True
         )
 
-    def _spawn(self) -> subprocess.Popen:
+    def _spawn(self, i: int) -> subprocess.Popen:
+        metrics = ["--metrics-port", str(self.metrics_port + i)] if self.metrics_port else []
         return subprocess.Popen(
-            [sys.executable, "-m", "hub.cli", "worker"], stdin=subprocess.DEVNULL
+            [sys.executable, "-m", "hub.cli", "worker", *metrics], stdin=subprocess.DEVNULL
         )
 
     def start(self) -> WorkerProcesses:
-        self._procs = [self._spawn() for _ in range(self.count)]
+        self._procs = [self._spawn(i) for i in range(self.count)]
         self._thread.start()
         return self
 
@@ -57,7 +59,7 @@ class WorkerProcesses:
                         proc.pid,
                         proc.returncode,
                     )
-                    self._procs[i] = self._spawn()
+                    self._procs[i] = self._spawn(i)
 
     def stop(self, timeout: float = 15.0) -> None:
         self._stop.set()
@@ -110,6 +112,7 @@ def run(
     host: str | None = None,
     port: int | None = None,
     worker_processes: int = 0,
+    worker_metrics_port: int | None = None,
     sock: socket.socket | None = None,
 ) -> None:
     """Run the chosen roles until SIGINT/SIGTERM, then stop them in order. With
@@ -119,7 +122,11 @@ def run(
     # documents received at the national axis are pulled beside the relay
     puller = Puller(hub).start() if relay and hub.settings.edoc_pull_seconds > 0 else None
     worker_ = Worker(hub).start() if worker and not worker_processes else None
-    children = WorkerProcesses(worker_processes).start() if worker and worker_processes else None
+    children = (
+        WorkerProcesses(worker_processes, worker_metrics_port).start()
+        if worker and worker_processes
+        else None
+    )
     # Our own handlers, so a stop signal ends the wait below; uvicorn takes them over while it
     # serves and re-raises the signal on its way out, which then lands here instead of
     # killing the process before the worker and relay are stopped.

@@ -28,6 +28,15 @@ def serve(
             min=0, help="Run the worker in N child processes (uses more cores); 0: in this process."
         ),
     ] = 0,
+    worker_metrics_port: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            max=65000,
+            help="With --workers N: worker i serves its metrics on 127.0.0.1:PORT+i/metrics "
+            "(their deliveries are counted there, not on the API's /metrics).",
+        ),
+    ] = None,
 ) -> None:
     """API, outbox relay and worker in one process (the embedded default)."""
     from hub import bootstrap, server
@@ -79,7 +88,14 @@ def serve(
             name="demo-tour",
             daemon=True,
         ).start()
-    server.run(hub, host=host, port=port, worker_processes=workers, sock=sock)
+    server.run(
+        hub,
+        host=host,
+        port=port,
+        worker_processes=workers,
+        worker_metrics_port=worker_metrics_port,
+        sock=sock,
+    )
 
 
 def _sandbox(hub_url: str):
@@ -110,13 +126,29 @@ def api(
     server.run(hub, worker=False, host=host, port=port)
 
 
+MetricsPortOpt = Annotated[
+    int | None,
+    typer.Option(
+        min=1,
+        max=65535,
+        help="Serve this worker's metrics (deliveries, latency) on 127.0.0.1:PORT/metrics.",
+    ),
+]
+
+
 @app.command()
-def worker() -> None:
+def worker(metrics_port: MetricsPortOpt = None) -> None:
     """A worker only: consumes every connector's queue and delivers (scale-out)."""
     from hub import server
 
     setup_logging()
-    server.run(local_hub(), api=False, relay=False)
+    hub = local_hub()
+    if metrics_port:
+        try:
+            hub.metrics.serve(metrics_port)
+        except OSError as exc:
+            raise fail(f"cannot serve metrics on port {metrics_port}: {exc.strerror}") from None
+    server.run(hub, api=False, relay=False)
 
 
 @db_app.command("upgrade")

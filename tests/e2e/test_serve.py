@@ -72,6 +72,16 @@ def stop(proc: subprocess.Popen) -> int:
     return proc.wait(30)
 
 
+def delivered_count(port: int) -> float | None:
+    """``lgsp_deliveries_total{outcome="delivered"}`` on a worker's metrics port, or None."""
+    try:
+        text = requests.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
+    except requests.ConnectionError:
+        return None
+    found = re.search(r'lgsp_deliveries_total\{[^}]*outcome="delivered"[^}]*\} (\S+)', text)
+    return float(found.group(1)) if found else None
+
+
 def children(pid: int) -> list[int]:
     out = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True).stdout
     return [int(p) for p in out.split()]
@@ -135,7 +145,8 @@ def test_readme_demo_flow_sends_and_traces_a_message(tmp_path):
 def test_worker_processes_deliver_are_restarted_and_stop_with_the_hub(tmp_path):
     from sandbox.rest_sink import RestSink
 
-    proc, _, url = serve(tmp_path, "--workers", "1")
+    metrics_port = free_port()
+    proc, _, url = serve(tmp_path, "--workers", "1", "--worker-metrics-port", str(metrics_port))
     sink = RestSink().start()
     try:
         workers = wait_until(lambda: children(proc.pid), what="worker process")
@@ -143,6 +154,8 @@ def test_worker_processes_deliver_are_restarted_and_stop_with_the_hub(tmp_path):
         sender = standard(admin, sink.url)
         sender.send("dossier.status", json.dumps(dossier(1)).encode(), "application/json")
         sink.wait_for(1, timeout=30)
+        # the delivery is counted where it happened: on the worker's own metrics port
+        wait_until(lambda: delivered_count(metrics_port) == 1, what="the worker's delivery counted")
         os.kill(workers[0], signal.SIGKILL)
         wait_until(
             lambda: children(proc.pid) and children(proc.pid) != workers,
@@ -151,6 +164,8 @@ def test_worker_processes_deliver_are_restarted_and_stop_with_the_hub(tmp_path):
         )
         sender.send("dossier.status", json.dumps(dossier(2)).encode(), "application/json")
         sink.wait_for(2, timeout=30)
+        # the new worker took the same port; it counts from its own start
+        wait_until(lambda: delivered_count(metrics_port) == 1, what="the new worker's count")
     finally:
         sink.stop()
         replaced = children(proc.pid)
@@ -161,3 +176,23 @@ def test_worker_processes_deliver_are_restarted_and_stop_with_the_hub(tmp_path):
         or "zombie" in Path(f"/proc/{pid}/status").read_text().lower()
         for pid in replaced
     )
+
+
+def test_a_worker_whose_metrics_port_is_taken_says_so_in_one_line(tmp_path):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        done = subprocess.run(
+            [*LGSP, "worker", "--metrics-port", str(port)],
+            env=clean_env(tmp_path, free_port()),
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            stdin=subprocess.DEVNULL,
+        )
+    assert done.returncode == 1
+    assert done.stderr.strip().splitlines() == [
+        f"error: cannot serve metrics on port {port}: Address already in use"
+    ], done.stderr
