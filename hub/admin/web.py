@@ -11,6 +11,7 @@ from typing import Annotated, Any
 from urllib.parse import quote
 
 from fastapi import Depends, Request
+from fastapi.encoders import jsonable_encoder
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from starlette.datastructures import FormData
@@ -97,7 +98,9 @@ async def form(request: Request, session: sessions.Session | None = None) -> For
     there is a session."""
     declared = request.headers.get("content-length")
     if declared is None or not declared.isdigit() or int(declared) > MAX_FORM_BYTES:
-        raise PayloadTooLarge(f"a console form is at most {MAX_FORM_BYTES} bytes")
+        raise PayloadTooLarge(
+            f"a console form declares its length and is at most {MAX_FORM_BYTES} bytes"
+        )
     try:
         data = await request.form(max_files=0, max_fields=MAX_FIELDS)
     except StarletteHTTPException as exc:  # a file, too many fields, a broken body
@@ -137,7 +140,8 @@ def wants_html(request: Request) -> bool:
 def answer_error(request: Request, exc: HubError) -> Response:
     """A refusal on a console page, as a page for a browser and as JSON for the script."""
     if not wants_html(request):
-        return JSONResponse(exc.as_dict(), status_code=exc.status, headers=HEADERS)
+        body = jsonable_encoder(exc.as_dict())
+        return JSONResponse(body, status_code=exc.status, headers=HEADERS)
     return render(request, "error.html", status_code=exc.status, error=exc)
 
 

@@ -46,10 +46,12 @@ def world(running, sink) -> World:
     client = standard(running.admin(), sink.url)
     key = client.session.headers["Authorization"][7:]
     delivered = send(running, key, 1, NoiDungXuLy=f"Công dân CCCD {CCCD}")
-    wait_until(lambda: status_of(running, delivered) == "delivered", what="the first delivery")
+    wait_until(
+        lambda: status_of(running, delivered) == "delivered", timeout=60, what="the first delivery"
+    )
     sink.set_faults(fail_next=1, fail_status=400)  # refused for good: dead at once
     dead = send(running, key, 2)
-    wait_until(lambda: status_of(running, dead) == "dead", what="a dead letter")
+    wait_until(lambda: status_of(running, dead) == "dead", timeout=60, what="a dead letter")
     delivery = running.admin().json("GET", f"/v1/messages/{dead}")["deliveries"][0]["id"]
     return World(running, key, delivered, dead, delivery)
 

@@ -52,7 +52,9 @@ def test_an_admin_finds_replays_and_edits_in_the_browser(world, running):
         page.click("#replay-selected")
         page.wait_for_selector("#done")
         assert "1" in page.inner_text("#done")
-        wait_until(lambda: status_of(running, world.dead) == "delivered", what="the replay")
+        wait_until(
+            lambda: status_of(running, world.dead) == "delivered", timeout=60, what="the replay"
+        )
         page.goto(running.url + f"/admin/messages/{world.dead}")
         assert page.inner_text("#message-status") == "delivered"
         assert page.locator("#timeline li[data-event=replayed]").count() == 1

@@ -39,6 +39,7 @@ def documents(tmp_path, request, backend, sink):
     admin = running.admin()
     wait_until(
         lambda: all(admin.json("GET", f"/v1/messages/{i}")["status"] == "delivered" for i in ids),
+        timeout=60,
         what="the document and its status messages delivered",
     )
     yield running, ids

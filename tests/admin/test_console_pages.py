@@ -108,14 +108,14 @@ def test_a_dead_letter_is_replayed_to_delivery_and_another_discarded(world, cons
         "/dead-letters/replay", [("delivery", world.dead_delivery), ("reason", "partner fixed")]
     )
     assert answer.status_code == 303 and "done=replayed&count=1" in answer.headers["location"]
-    wait_until(lambda: status_of(running, world.dead) == "delivered", what="the replayed letter")
+    wait_until(lambda: status_of(running, world.dead) == "delivered", timeout=60, what="the replay")
     trace = console.page(f"/messages/{world.dead}")
     replayed = re.search(r'data-event="replayed".*?</li>', trace, re.S).group(0)
     assert ADMIN_SYSTEM in replayed and "partner fixed" in replayed
     # a second one, discarded with a reason
     sink.set_faults(fail_next=1, fail_status=400)
     other = send(running, world.sender_key, 7)
-    wait_until(lambda: status_of(running, other) == "dead", what="another dead letter")
+    wait_until(lambda: status_of(running, other) == "dead", timeout=60, what="another dead letter")
     delivery = running.admin().json("GET", f"/v1/messages/{other}")["deliveries"][0]["id"]
     answer = console.post(f"/dead-letters/{delivery}/discard", {"reason": "sent twice"})
     assert answer.status_code == 303
