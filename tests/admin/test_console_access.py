@@ -135,8 +135,15 @@ def test_bad_forms_get_a_clear_refusal_and_change_nothing(world, console):
     assert no_reason.status_code == 422 and "reason is required" in no_reason.text
     bad_json = console.post("/registry/connectors/portal", {"config": "{not json", "enabled": "on"})
     assert bad_json.status_code == 422
+    # checked by the registry's change model, as the API's PATCH is
+    no_budget = console.post(
+        "/registry/connectors/portal", {"retry_budget_seconds": "0", "enabled": "on"}
+    )
+    assert no_budget.status_code == 422 and "retry_budget_seconds" in no_budget.text
+    level = console.post("/registry/agencies/000.00.00.H49", {"level": "9", "enabled": "on"})
+    assert level.status_code == 422 and "/level" in level.text
     bad_time = console.get("/messages", since="yesterday")
     assert bad_time.status_code == 422
     assert status_of(world.running, world.dead) == "dead"
-    for answer in (big, with_file, none, no_reason, bad_json, bad_time):
+    for answer in (big, with_file, none, no_reason, bad_json, no_budget, level, bad_time):
         assert "Traceback" not in answer.text

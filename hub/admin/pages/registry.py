@@ -1,12 +1,14 @@
 """The registry as an admin sees it: agencies as their level tree, systems, services, access
 rules, routes and connectors — and each entry edited, enabled or disabled through the
-registry's lifecycle (``hub.registry.lifecycle``), which checks the whole entry as at
-registration and audits who changed what and why. A system's key is rotated here too; the
+registry's lifecycle (``hub.registry.lifecycle``): a change is checked by the same change
+model as the API's ``PATCH``, then the whole entry as at registration, and audited with who
+changed what and why. A system's key is rotated here too; the
 new key is shown on the answer page once and never again."""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from datetime import date, datetime
 from typing import Any
 from urllib.parse import quote
@@ -14,14 +16,15 @@ from urllib.parse import quote
 import anyio
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
-from sqlalchemy import Boolean, Date, DateTime, Float, Integer
+from pydantic import ValidationError
 from sqlalchemy.types import JSON
 
 from hub.admin.web import HEADERS, PREFIX, OperatorDep, form, render
 from hub.context import Hub
 from hub.errors import NotFound, SchemaViolation
 from hub.registry.keys import rotate_key
-from hub.registry.lifecycle import UPDATABLE, set_enabled, update_entry
+from hub.registry.lifecycle import set_enabled, update_entry
+from hub.registry.models import FORMS
 from hub.registry.reads import KINDS, get, list_all
 
 __all__ = ["router"]
@@ -91,30 +94,34 @@ def _shown(value: Any) -> str:
     return str(value)
 
 
-def _parsed(kind: str, name: str, text: str) -> Any:
-    """A form field as the column wants it; empty means null."""
-    column = KINDS[kind].table.c[name]
-    text = text.strip()
-    if not text:
-        return None
+def _changes(kind: str, data: Mapping[str, str]) -> dict[str, Any]:
+    """The form's fields checked by the registry's own change model (``FORMS``), as the API's
+    ``PATCH`` checks a body: an empty field means null, a JSON column's field is JSON text."""
+    model = FORMS[kind][1]
+    if model is None:
+        return {}
+    given: dict[str, Any] = {}
+    for name in model.model_fields:
+        if name not in data:
+            continue
+        text = str(data[name]).strip()
+        try:
+            json_column = isinstance(KINDS[kind].table.c[name].type, JSON)
+            given[name] = None if not text else json.loads(text) if json_column else text
+        except ValueError as exc:
+            raise SchemaViolation(
+                f"{name}: {exc}", errors=[{"path": f"/{name}", "message": "not valid JSON"}]
+            ) from None
     try:
-        if isinstance(column.type, JSON):
-            return json.loads(text)
-        if isinstance(column.type, Boolean):
-            return text.lower() in ("1", "true", "on", "yes")
-        if isinstance(column.type, Integer):
-            return int(text)
-        if isinstance(column.type, Float):
-            return float(text)
-        if isinstance(column.type, DateTime):
-            return datetime.fromisoformat(text)
-        if isinstance(column.type, Date):
-            return date.fromisoformat(text)
-    except ValueError as exc:
+        return model.model_validate(given).model_dump(exclude_unset=True)
+    except ValidationError as exc:
         raise SchemaViolation(
-            f"{name}: {exc}", errors=[{"path": f"/{name}", "message": "not valid"}]
+            f"the {KINDS[kind].label} is not valid",
+            errors=[
+                {"path": "/" + "/".join(str(p) for p in e["loc"]), "message": e["msg"]}
+                for e in exc.errors()
+            ],
         ) from None
-    return text
 
 
 @router.get("/registry/{kind}/{key:path}")
@@ -127,7 +134,8 @@ async def entry(request: Request, kind: str, key: str, _: OperatorDep) -> Respon
             return get(conn, kind, key)
 
     row = await anyio.to_thread.run_sync(run)
-    fields = [(name, _shown(row.get(name))) for name in sorted(UPDATABLE[kind])]
+    model = FORMS[kind][1]
+    fields = [(name, _shown(row.get(name))) for name in sorted(model.model_fields if model else ())]
     return render(
         request,
         "registry_entry.html",
@@ -153,9 +161,7 @@ async def change(request: Request, kind: str, key: str, session: OperatorDep) ->
             lambda: rotate_key(hub, session.system, key, reason=reason)
         )
         return render(request, "new_key.html", system=key, api_key=rotated["api_key"])
-    changes = {
-        name: _parsed(kind, name, str(data[name])) for name in UPDATABLE[kind] if name in data
-    }
+    changes = _changes(kind, data)
     switch = KINDS[kind].switch
     enabled = data.get(switch) == "on"
 
