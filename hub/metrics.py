@@ -30,13 +30,14 @@ from prometheus_client import (
     generate_latest,
     start_http_server,
 )
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, select
 
+from hub import trace
 from hub.circuit import Circuits, CircuitState
 from hub.events import Event
-from hub.model import EventKind, Status
+from hub.model import ATTEMPT_CLOSED, EventKind, Status
 from hub.outage import STORE, as_unavailable, outages
-from hub.store.tables import connector_instances, deliveries
+from hub.store.tables import connector_instances
 
 __all__ = ["CIRCUIT_VALUES", "HubMetrics"]
 
@@ -48,20 +49,11 @@ CIRCUIT_VALUES = {CircuitState.CLOSED: 0, CircuitState.HALF_OPEN: 1, CircuitStat
 MAX_REASONS = 50
 UNKNOWN = "unknown"
 
-# The events that close a delivery attempt; those that are an outcome (per delivery).
-ATTEMPT_CLOSED = frozenset(
-    {EventKind.DELIVERED, EventKind.RETRYING, EventKind.FAILED, EventKind.DEAD}
-)
+# The events that are an outcome of a delivery (``ATTEMPT_CLOSED`` closes an attempt).
 OUTCOMES = frozenset({EventKind.DELIVERED, EventKind.FAILED, EventKind.DEAD, EventKind.UNROUTABLE})
 LEFT_DEAD = frozenset({EventKind.REPLAYED, EventKind.DISCARDED})
-WAITING = (Status.QUEUED, Status.RETRYING, Status.DELIVERING)
 _VALUE_IN_REASON = re.compile(r"\s*\S*[\d.].*")  # from the first word holding a code or number
 
-_SAMPLE = (
-    select(deliveries.c.connector, deliveries.c.status, func.count())
-    .where(deliveries.c.status.in_([*WAITING, Status.DEAD]))
-    .group_by(deliveries.c.connector, deliveries.c.status)
-)
 _CONNECTORS = select(connector_instances.c.name)
 
 
@@ -199,12 +191,12 @@ class HubMetrics:
         each registered connector's circuit."""
         with self._reader.connect() as conn:
             names = set(conn.execute(_CONNECTORS).scalars())
-            counts = conn.execute(_SAMPLE).all()
+            waiting = trace.backlog(conn)
         circuits = {name: row["state"] for name, row in self._circuits.all().items()}
         depth, dead = dict.fromkeys(names, 0), dict.fromkeys(names, 0)
-        for connector, status, n in counts:
-            kept = dead if status == Status.DEAD else depth
-            kept[connector] = kept.get(connector, 0) + n
+        for connector, statuses in waiting.items():
+            dead[connector] = statuses.get(Status.DEAD, 0)
+            depth[connector] = sum(n for st, n in statuses.items() if st != Status.DEAD)
         self._set(self.queue_depth, depth)
         self._set(self.dead_letters, dead)
         self._set(

@@ -10,7 +10,16 @@ from enum import StrEnum
 
 from hub.payload import Payload
 
-__all__ = ["Accepted", "Caller", "EventKind", "Status", "Submission", "TERMINAL"]
+__all__ = [
+    "ATTEMPT_CLOSED",
+    "Accepted",
+    "Caller",
+    "EventKind",
+    "Status",
+    "Submission",
+    "TERMINAL",
+    "WAITING",
+]
 
 
 class Status(StrEnum):
@@ -28,6 +37,7 @@ class Status(StrEnum):
 
 
 TERMINAL = frozenset({Status.DELIVERED, Status.DISCARDED})
+WAITING = (Status.QUEUED, Status.RETRYING, Status.DELIVERING)  # a delivery still to be made
 
 
 class EventKind(StrEnum):
@@ -50,6 +60,11 @@ class EventKind(StrEnum):
     CIRCUIT_CLOSED = "circuit_closed"
     UNROUTABLE = "unroutable"
     FEEDBACK = "feedback"  # a document's recipient answered with a status message
+
+
+# The events that close a delivery attempt (``hub.attempt``): what metrics, operational data
+# and the console count as one exchange with a partner.
+ATTEMPT_CLOSED = (EventKind.DELIVERED, EventKind.RETRYING, EventKind.FAILED, EventKind.DEAD)
 
 
 @dataclass(frozen=True)

@@ -36,6 +36,7 @@ from typing import Any
 
 from sqlalchemy import Connection, and_, bindparam, case, func, literal, or_, select
 
+from hub.model import ATTEMPT_CLOSED
 from hub.security import mask_text
 from hub.store.db import as_utc, utcnow
 from hub.store.tables import deliveries, message_events, messages
@@ -43,14 +44,15 @@ from hub.store.tables import deliveries, message_events, messages
 __all__ = [
     "MAX_WINDOW",
     "SETTLE_SECONDS",
+    "QUIET",
     "Cursor",
+    "by_connector",
     "health",
     "records",
 ]
 
 SETTLE_SECONDS = 3.0  # longer than an event's wait between its ``at`` and its commit
 MAX_WINDOW = timedelta(days=31)
-CLOSING = ("delivered", "retrying", "failed", "dead")  # the events that close an attempt
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICROSECOND = timedelta(microseconds=1)
 
@@ -90,7 +92,9 @@ _SYNCHRONOUS = (
     .scalar_subquery()
     .is_(None)
 )
-_WINDOW = and_(e.c.event.in_(CLOSING), e.c.at >= bindparam("since"), e.c.at < bindparam("until"))
+_WINDOW = and_(
+    e.c.event.in_(ATTEMPT_CLOSED), e.c.at >= bindparam("since"), e.c.at < bindparam("until")
+)
 _RECORDS = (
     select(
         e.c.id,
@@ -257,8 +261,12 @@ def health(conn: Connection, since: datetime, until: datetime) -> dict[str, Any]
         {
             "service_code": service,
             **_fold(rows),
+            "dead_letters": sum(r["dead_letters"] for r in rows),
             "connectors": sorted(
-                ({"connector": r["connector"], **_fold([r])} for r in rows),
+                (
+                    {"connector": r["connector"], **_fold([r]), "dead_letters": r["dead_letters"]}
+                    for r in rows
+                ),
                 key=lambda c: c["connector"] or "",
             ),
         }
@@ -274,7 +282,8 @@ def health(conn: Connection, since: datetime, until: datetime) -> dict[str, Any]
 
 
 def _fold(rows: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
-    """Groups' counts added, their latencies combined (the average weighted by count)."""
+    """Groups' counts added, their latencies combined (the average weighted by count); no
+    rows: a connector or service with no attempt in the window."""
     rows = list(rows)
     timed = sum(r["timed"] for r in rows)
 
@@ -291,5 +300,17 @@ def _fold(rows: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
         "latency_max_ms": extreme(max, "latency_max_ms"),
         "last_success_at": as_utc(extreme(max, "last_success_at")),
         "last_failure_at": as_utc(extreme(max, "last_failure_at")),
-        "dead_letters": int(sum(r["dead_letters"] for r in rows)),
     }
+
+
+QUIET = _fold([])  # the figures of a window without an attempt
+
+
+def by_connector(conn: Connection, since: datetime, until: datetime) -> dict[str, dict[str, Any]]:
+    """``health``'s traffic figures per connector, whatever the service (the console's
+    overview); a connector without an attempt in the window is absent (``QUIET``)."""
+    params = {"since": since.astimezone(UTC), "until": until.astimezone(UTC)}
+    rows: dict[str, list[Mapping[str, Any]]] = {}
+    for r in conn.execute(_HEALTH, params).mappings():
+        rows.setdefault(r["connector"], []).append(r)
+    return {connector: _fold(group) for connector, group in rows.items()}

@@ -16,12 +16,12 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, Select, bindparam, or_, select
+from sqlalchemy import ColumnElement, Connection, Select, bindparam, func, or_, select
 
 from hub import ids
 from hub.errors import NotFound
 from hub.events import trace, verify_chain
-from hub.model import Caller
+from hub.model import WAITING, Caller, Status
 from hub.security import mask_text, mask_value
 from hub.store.db import as_utc
 from hub.store.tables import agencies, deliveries, messages, systems
@@ -35,6 +35,7 @@ __all__ = [
     "MessageFilters",
     "PersonalDataFilters",
     "audit_log",
+    "backlog",
     "dead_letters",
     "denials",
     "message",
@@ -270,6 +271,22 @@ def _ids_between(query: Select, since: datetime | None, until: datetime | None) 
     if until is not None:
         query = query.where(messages.c.id < ids.floor(ms(until, ID_SLACK)))
     return query
+
+
+_BACKLOG = (
+    select(deliveries.c.connector, deliveries.c.status, func.count())
+    .where(deliveries.c.status.in_([*WAITING, Status.DEAD]))
+    .group_by(deliveries.c.connector, deliveries.c.status)
+)
+
+
+def backlog(conn: Connection) -> dict[str, dict[str, int]]:
+    """Per connector, its deliveries still to be made (queued, retrying, delivering) and its
+    dead letters, by status: one grouped read of the deliveries' status index."""
+    found: dict[str, dict[str, int]] = {}
+    for connector, status, n in conn.execute(_BACKLOG):
+        found.setdefault(connector, {})[status] = n
+    return found
 
 
 def dead_letters(

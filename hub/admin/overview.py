@@ -1,8 +1,9 @@
 """The overview's figures, read from the store in a few grouped queries: messages per minute
 by status over the last hour, per hour over the last day, counts by service and status, the
-error rate, what waits in each connector's queue, the dead letters, and each connector's
-health: its circuit, and from the trace's last hour its last success and failure and latency
-(reading a busy day's events would cost the page more than the rest together).
+error rate, what waits in each connector's queue and its dead letters (``trace.backlog``),
+and each connector's health: its circuit, and the operational data's figures for the last hour
+(``opdata.by_connector``: attempts, last success and failure, latency of the successful ones) —
+a busy day's events would cost the page more than the rest together.
 
 Every query reads a time range through an index (``messages.created_at``,
 ``message_events.at``) or the deliveries' status index, so the page costs the same with a
@@ -14,25 +15,20 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, case, func, select
+from sqlalchemy import Connection, func, select
 
+from hub import opdata, trace
 from hub.context import Hub
+from hub.model import Status
 from hub.store.db import as_utc, utcnow
-from hub.store.tables import connector_instances, deliveries, message_events, messages
+from hub.store.tables import connector_instances, messages
 
 __all__ = ["Overview", "overview"]
 
-WAITING = ("queued", "retrying", "delivering")
-FAILING = ("failed", "dead")
-CLOSING = ("delivered", "retrying", "failed", "dead")  # events that end a delivery attempt
-IDLE = {  # a connector with no attempt in the window
-    "succeeded": 0,
-    "failed": 0,
-    "last_success": None,
-    "last_failure": None,
-    "latency_avg": None,
-    "latency_max": None,
-}
+FAILING = (Status.FAILED, Status.DEAD)
+_CONNECTORS = select(
+    connector_instances.c.name, connector_instances.c.type, connector_instances.c.enabled
+).order_by(connector_instances.c.name)
 
 
 @dataclass
@@ -43,17 +39,24 @@ class Overview:
     by_service: list[dict[str, Any]]  # service, counts by status (last hour and day)
     hour_total: int = 0
     hour_failed: int = 0
-    queues: dict[str, dict[str, int]] = field(default_factory=dict)  # connector → status → n
-    dead: dict[str, int] = field(default_factory=dict)
+    backlog: dict[str, dict[str, int]] = field(default_factory=dict)  # ``trace.backlog``
     connectors: list[dict[str, Any]] = field(default_factory=list)
+
+    def waiting(self, connector: str) -> int:
+        """Deliveries still to be made through ``connector``."""
+        statuses = self.backlog.get(connector, {})
+        return sum(n for status, n in statuses.items() if status != Status.DEAD)
+
+    def dead(self, connector: str) -> int:
+        return self.backlog.get(connector, {}).get(Status.DEAD, 0)
 
     @property
     def queued_total(self) -> int:
-        return sum(n for statuses in self.queues.values() for n in statuses.values())
+        return sum(self.waiting(c) for c in self.backlog)
 
     @property
     def dead_total(self) -> int:
-        return sum(self.dead.values())
+        return sum(self.dead(c) for c in self.backlog)
 
     @property
     def error_rate(self) -> float | None:
@@ -113,64 +116,21 @@ def _by_service(hour: Counts, day: Counts) -> list[dict[str, Any]]:
     return sorted(services.values(), key=lambda e: -e["day_total"])
 
 
-def _waiting(conn: Connection) -> tuple[dict[str, dict[str, int]], dict[str, int]]:
-    rows = conn.execute(
-        select(deliveries.c.connector, deliveries.c.status, func.count())
-        .where(deliveries.c.status.in_((*WAITING, "dead")))
-        .group_by(deliveries.c.connector, deliveries.c.status)
-    ).all()
-    queues: dict[str, dict[str, int]] = {}
-    dead: dict[str, int] = {}
-    for connector, status, n in rows:
-        if status == "dead":
-            dead[connector] = n
-        else:
-            queues.setdefault(connector, {})[status] = n
-    return queues, dead
-
-
-def _connector_health(conn: Connection, hub: Hub, since: datetime) -> list[dict[str, Any]]:
-    ok = message_events.c.event == "delivered"
-    rows = conn.execute(
-        select(
-            message_events.c.connector,
-            func.sum(case((ok, 1), else_=0)),
-            func.count(),
-            func.max(case((ok, message_events.c.at), else_=None)),
-            func.max(case((~ok, message_events.c.at), else_=None)),
-            func.avg(message_events.c.duration_ms),
-            func.max(message_events.c.duration_ms),
-        )
-        .where(message_events.c.at >= since, message_events.c.event.in_(CLOSING))
-        .group_by(message_events.c.connector)
-    ).all()
-    seen = {
-        r[0]: {
-            "succeeded": int(r[1] or 0),
-            "failed": int(r[2] - (r[1] or 0)),
-            "last_success": as_utc(r[3]) if r[3] else None,
-            "last_failure": as_utc(r[4]) if r[4] else None,
-            "latency_avg": r[5],
-            "latency_max": r[6],
-        }
-        for r in rows
-    }
+def _connectors(
+    conn: Connection, hub: Hub, since: datetime, until: datetime
+) -> list[dict[str, Any]]:
+    """Each registered connector with its circuit and its attempts in the window, as the
+    operational data's health counts them (``opdata.by_connector``)."""
+    seen = opdata.by_connector(conn, since, until)
     circuits = hub.circuits.all()
-    out = []
-    for row in conn.execute(
-        select(
-            connector_instances.c.name, connector_instances.c.type, connector_instances.c.enabled
-        ).order_by(connector_instances.c.name)
-    ).mappings():
-        circuit = circuits.get(row["name"]) or {}
-        out.append(
-            {
-                **row,
-                "circuit": circuit.get("state", "closed"),
-                **seen.get(row["name"], IDLE),
-            }
-        )
-    return out
+    return [
+        {
+            **row,
+            "circuit": (circuits.get(row["name"]) or {}).get("state", "closed"),
+            **seen.get(row["name"], opdata.QUIET),
+        }
+        for row in conn.execute(_CONNECTORS).mappings()
+    ]
 
 
 def overview(hub: Hub, now: datetime | None = None) -> Overview:
@@ -179,8 +139,8 @@ def overview(hub: Hub, now: datetime | None = None) -> Overview:
     with hub.reader.connect() as conn:
         by_minute = _counts(conn, hour, "minute")
         by_hour = _counts(conn, day, "hour")
-        queues, dead = _waiting(conn)
-        connectors = _connector_health(conn, hub, hour)
+        backlog = trace.backlog(conn)
+        connectors = _connectors(conn, hub, hour, now)
     per_minute = _series(by_minute, hour, timedelta(minutes=1), 60)
     per_hour = _series(by_hour, day, timedelta(hours=1), 24)
     services = _by_service(by_minute, by_hour)
@@ -193,7 +153,6 @@ def overview(hub: Hub, now: datetime | None = None) -> Overview:
         by_service=services,
         hour_total=total,
         hour_failed=failed,
-        queues=queues,
-        dead=dead,
+        backlog=backlog,
         connectors=connectors,
     )
