@@ -13,6 +13,7 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 from rich.markup import escape
+from rich.progress import Progress, ProgressColumn
 from rich.table import Table
 
 from hub.client import ClientError, HubClient
@@ -37,6 +38,7 @@ __all__ = [
     "local_hub",
     "out",
     "paged",
+    "progress",
     "row",
     "setup_logging",
     "uploaded",
@@ -132,6 +134,12 @@ def setup_logging() -> None:
 def given(**params: Any) -> dict[str, Any]:
     """Query parameters that were given (not None)."""
     return {k: v for k, v in params.items() if v is not None}
+
+
+def progress(*columns: ProgressColumn | str, quiet: bool) -> Progress:
+    """A progress display on stderr, only for a person at a terminal: never with ``--json``
+    (``quiet``) or when stderr is piped."""
+    return Progress(*columns, console=err, transient=True, disable=quiet or not err.is_terminal)
 
 
 def paged(table: Table, page: dict[str, Any], as_json: bool) -> None:

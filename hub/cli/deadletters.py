@@ -22,6 +22,7 @@ from hub.cli.common import (
     fail,
     hub_errors,
     out,
+    progress,
     row,
 )
 from hub.client import ClientError, HubClient
@@ -130,15 +131,12 @@ def _every_dead(hub: HubClient, connector: str | None) -> list[str]:
 
 
 def _progress(quiet: bool) -> Progress:
-    """A bar on stderr, only for a person at a terminal: never in --json or piped output."""
-    return Progress(
+    return progress(
         TextColumn("{task.description}"),
         BarColumn(),
         MofNCompleteColumn(),
         TimeRemainingColumn(),
-        console=err,
-        transient=True,
-        disable=quiet or not err.is_terminal,
+        quiet=quiet,
     )
 
 

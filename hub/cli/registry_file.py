@@ -20,10 +20,10 @@ from hub.cli.common import (
     app,
     client,
     emit,
-    err,
     fail,
     hub_errors,
     out,
+    progress,
     row,
 )
 
@@ -92,16 +92,11 @@ def apply(
 def _working(what: str, quiet: bool) -> Progress:
     """A spinner with the time spent on stderr while the hub works (a large registry takes a
     while to plan and apply); only for a person at a terminal, never in --json or piped."""
-    progress = Progress(
-        SpinnerColumn(),
-        TextColumn("{task.description}"),
-        TimeElapsedColumn(),
-        console=err,
-        transient=True,
-        disable=quiet or not err.is_terminal,
+    spinner = progress(
+        SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), quiet=quiet
     )
-    progress.add_task(what, total=None)
-    return progress
+    spinner.add_task(what, total=None)
+    return spinner
 
 
 @registry_app.command()
